@@ -1,0 +1,21 @@
+//! The token contract shared by the authorization server and the Number Verification API.
+//!
+//! - [`PhoneNumber`] / [`HashedPhoneNumber`]: the E.164 MSISDN and its SHA-256 hex form.
+//! - [`AccessTokenClaims`]: the RFC 9068 claims plus `phone_number`, `amr`, `auth_time`.
+//! - [`keys`]: signing, verification, encryption and decryption key sets with stable `kid`s
+//!   (RFC 7638 thumbprints) and JWKS export.
+//! - [`seal`] / [`open`]: sign-then-encrypt and decrypt-then-verify with strict algorithm
+//!   allow-lists. Everything here is pure: the caller passes the current time.
+
+pub mod claims;
+pub mod keys;
+pub mod phone;
+pub mod seal;
+
+pub use claims::{AccessTokenClaims, Amr, Audience};
+pub use keys::{
+    ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey, KeyError, SigningAlg,
+    SigningKey, SigningKeys, VerificationKeys,
+};
+pub use phone::{HashedPhoneNumber, PhoneNumber, PhoneNumberError};
+pub use seal::{open, seal, OpenError, OpenPolicy, SealError};

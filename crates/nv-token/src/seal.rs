@@ -1,0 +1,200 @@
+//! Sealing (sign, then encrypt) and opening (decrypt, then verify) access tokens.
+//!
+//! The result is a nested JWT (RFC 7519 §5.2, RFC 9068): a JWS with `typ: at+jwt` inside a JWE
+//! with `cty: JWT`. Only the resource server can read the MSISDN; only the authorization server
+//! could have written it.
+
+use josekit::jwe::{self, JweHeader};
+
+use crate::keys::{peek_jws_header, VerifyError};
+use crate::{
+    AccessTokenClaims, ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey, SigningAlg,
+    SigningKey, VerificationKeys,
+};
+
+/// The `typ` of the inner JWS (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("could not sign the access token: {0}")]
+    Sign(String),
+    #[error("could not encrypt the access token: {0}")]
+    Encrypt(String),
+}
+
+/// Sign `claims` with `signer`, then encrypt the JWS to the resource server's `recipient` key.
+pub fn seal(
+    claims: &AccessTokenClaims,
+    signer: &SigningKey,
+    recipient: &EncryptionKey,
+    content: ContentEncryption,
+) -> Result<String, SealError> {
+    let jws = signer
+        .sign_json(Some(ACCESS_TOKEN_TYP), claims)
+        .map_err(|e| SealError::Sign(e.to_string()))?;
+    let mut header = JweHeader::new();
+    header.set_content_encryption(content.name());
+    header.set_content_type("JWT");
+    header.set_key_id(recipient.kid());
+    jwe::serialize_compact(jws.as_bytes(), &header, recipient.encrypter())
+        .map_err(|e| SealError::Encrypt(e.to_string()))
+}
+
+/// What an access token must satisfy to be opened.
+#[derive(Debug, Clone)]
+pub struct OpenPolicy<'a> {
+    /// The authorization server's issuer identifier (exact match).
+    pub issuer: &'a str,
+    /// This resource server's audience identifier; `aud` must contain it.
+    pub audience: &'a str,
+    /// Accepted JWE `alg` values (key management).
+    pub key_management: &'a [EncryptionAlg],
+    /// Accepted JWE `enc` values.
+    pub content: &'a [ContentEncryption],
+    /// Accepted inner JWS `alg` values.
+    pub signing: &'a [SigningAlg],
+    /// Now, in seconds since the epoch.
+    pub now: i64,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway: i64,
+}
+
+/// Why a token could not be opened. The messages are for logs; callers answer a generic 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("not a compact JWE")]
+    Malformed,
+    #[error("JWE algorithm not accepted: {0}")]
+    AlgorithmNotAllowed(String),
+    #[error("no decryption key for kid {0:?}")]
+    UnknownDecryptionKey(Option<String>),
+    #[error("decryption failed")]
+    Decrypt,
+    #[error("the JWE does not carry a JWT (cty)")]
+    NotNested,
+    #[error("inner JWS: {0}")]
+    Signature(VerifyError),
+    #[error("inner JWS is not an access token (typ {0:?})")]
+    WrongType(Option<String>),
+    #[error("claims are not an access token: {0}")]
+    Claims(String),
+    #[error("issuer {0} is not trusted")]
+    WrongIssuer(String),
+    #[error("the token is for another audience")]
+    WrongAudience,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+}
+
+impl OpenError {
+    /// Whether fetching the issuer's JWKS again could help (key rotation).
+    pub fn is_unknown_signing_key(&self) -> bool {
+        matches!(self, OpenError::Signature(VerifyError::UnknownKey(_)))
+    }
+}
+
+/// Decrypt the JWE with one of `keys`, honouring the policy's algorithm allow-lists. Returns the
+/// inner compact JWS.
+pub fn decrypt(
+    token: &str,
+    keys: &DecryptionKeys,
+    policy: &OpenPolicy<'_>,
+) -> Result<String, OpenError> {
+    if token.bytes().filter(|b| *b == b'.').count() != 4 {
+        return Err(OpenError::Malformed);
+    }
+    // The selector sees the header before any key is used: refuse what is not configured by
+    // selecting no key, and remember why.
+    let outcome = std::cell::Cell::new(None::<OpenError>);
+    let result = jwe::deserialize_compact_with_selector(token, |header| {
+        let alg = header.algorithm().unwrap_or("");
+        if !policy.key_management.iter().any(|a| a.name() == alg) {
+            outcome.set(Some(OpenError::AlgorithmNotAllowed(alg.to_owned())));
+            return Ok(None);
+        }
+        let enc = header.content_encryption().unwrap_or("");
+        if !policy.content.iter().any(|c| c.name() == enc) {
+            outcome.set(Some(OpenError::AlgorithmNotAllowed(enc.to_owned())));
+            return Ok(None);
+        }
+        if header.claim("zip").is_some() {
+            // Compression before encryption leaks plaintext length; nobody should send it.
+            outcome.set(Some(OpenError::AlgorithmNotAllowed("zip".into())));
+            return Ok(None);
+        }
+        match keys.find(header.key_id(), alg) {
+            Some(d) => Ok(Some(d)),
+            None => {
+                outcome.set(Some(OpenError::UnknownDecryptionKey(
+                    header.key_id().map(str::to_owned),
+                )));
+                Ok(None)
+            }
+        }
+    });
+    let (payload, header) = match result {
+        Ok(ok) => ok,
+        Err(_) => return Err(outcome.take().unwrap_or(OpenError::Decrypt)),
+    };
+    if !header
+        .content_type()
+        .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(OpenError::NotNested);
+    }
+    String::from_utf8(payload).map_err(|_| OpenError::NotNested)
+}
+
+/// Verify the inner JWS and check the claims against the policy.
+pub fn verify(
+    jws: &str,
+    keys: &VerificationKeys,
+    policy: &OpenPolicy<'_>,
+) -> Result<AccessTokenClaims, OpenError> {
+    let header = peek_jws_header(jws).map_err(OpenError::Signature)?;
+    // RFC 9068 §4: the typ must be at+jwt (or application/at+jwt), so an ID token or any other JWT
+    // signed by the same key cannot be replayed as an access token.
+    let typ = header.token_type().map(str::to_owned);
+    let typ_ok = typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(OpenError::WrongType(typ));
+    }
+    let (_, payload) = keys
+        .verify(jws, policy.signing)
+        .map_err(OpenError::Signature)?;
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&payload).map_err(|e| OpenError::Claims(e.to_string()))?;
+    if claims.iss != policy.issuer {
+        return Err(OpenError::WrongIssuer(claims.iss));
+    }
+    if !claims.aud.contains(policy.audience) {
+        return Err(OpenError::WrongAudience);
+    }
+    if claims.exp + policy.leeway <= policy.now {
+        return Err(OpenError::Expired);
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf - policy.leeway > policy.now)
+        || claims.iat - policy.leeway > policy.now
+    {
+        return Err(OpenError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// Decrypt, then verify.
+pub fn open(
+    token: &str,
+    decryption: &DecryptionKeys,
+    verification: &VerificationKeys,
+    policy: &OpenPolicy<'_>,
+) -> Result<AccessTokenClaims, OpenError> {
+    let jws = decrypt(token, decryption, policy)?;
+    verify(&jws, verification, policy)
+}

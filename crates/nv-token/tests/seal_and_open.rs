@@ -1,0 +1,337 @@
+//! Sealing and opening, including every tampering a resource server must refuse.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwe::{self, JweHeader};
+use nv_token::seal::decrypt;
+use nv_token::*;
+
+const ISS: &str = "https://as.example";
+const AUD: &str = "https://rs.example";
+const NOW: i64 = 1_800_000_000;
+
+struct Fixture {
+    signer: SigningKey,
+    signing: SigningKeys,
+    recipient: EncryptionKey,
+    decryption: DecryptionKeys,
+}
+
+fn fixture(sig: SigningAlg, enc: EncryptionAlg) -> Fixture {
+    let (signer, private) = SigningKey::generate(sig).unwrap();
+    let signing = SigningKeys::new(vec![SigningKey::from_jwk(&private, None).unwrap()]).unwrap();
+    let dec_private = enc.generate().unwrap();
+    let decryption = DecryptionKeys::from_jwks(std::slice::from_ref(&dec_private)).unwrap();
+    let recipient = match enc {
+        EncryptionAlg::Dir => EncryptionKey::from_jwk(&dec_private, None).unwrap(),
+        _ => EncryptionKey::from_jwks(&decryption.public_jwks()).unwrap(),
+    };
+    Fixture {
+        signer,
+        signing,
+        recipient,
+        decryption,
+    }
+}
+
+fn claims() -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: ISS.into(),
+        sub: "pairwise-sub".into(),
+        aud: Audience::One(AUD.into()),
+        client_id: "demo-app".into(),
+        scope: "openid dpv:FraudPreventionAndDetection number-verification:verify".into(),
+        iat: NOW,
+        nbf: None,
+        exp: NOW + 300,
+        jti: "jti-1".into(),
+        amr: vec![Amr::NETWORK.into()],
+        auth_time: NOW,
+        phone_number: "+99012345678".parse().unwrap(),
+    }
+}
+
+fn policy(now: i64) -> OpenPolicy<'static> {
+    OpenPolicy {
+        issuer: ISS,
+        audience: AUD,
+        key_management: &[EncryptionAlg::RsaOaep256],
+        content: &[ContentEncryption::A256GCM],
+        signing: &SigningAlg::ALL,
+        now,
+        leeway: 30,
+    }
+}
+
+fn open_with(f: &Fixture, token: &str, p: &OpenPolicy<'_>) -> Result<AccessTokenClaims, OpenError> {
+    open(token, &f.decryption, &f.signing.verification_keys(), p)
+}
+
+#[test]
+fn every_algorithm_pair_round_trips() {
+    for sig in SigningAlg::ALL {
+        for enc in EncryptionAlg::ALL {
+            let f = fixture(sig, enc);
+            let token = seal(
+                &claims(),
+                &f.signer,
+                &f.recipient,
+                ContentEncryption::A256GCM,
+            )
+            .unwrap();
+            let p = OpenPolicy {
+                key_management: &EncryptionAlg::ALL,
+                ..policy(NOW)
+            };
+            assert_eq!(
+                open_with(&f, &token, &p).unwrap(),
+                claims(),
+                "{sig:?} {enc:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_jwe_header_names_the_recipient_key_and_a_nested_jwt() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RSA-OAEP-256");
+    assert_eq!(header["enc"], "A256GCM");
+    assert_eq!(header["cty"], "JWT");
+    assert_eq!(header["kid"], f.recipient.kid());
+    assert!(!token.contains("99012345678"));
+    let inner = decrypt(&token, &f.decryption, &policy(NOW)).unwrap();
+    let inner_header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(inner.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(inner_header["typ"], "at+jwt");
+    assert_eq!(inner_header["kid"], f.signer.kid());
+}
+
+#[test]
+fn a_flipped_byte_in_any_jwe_part_is_refused() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    for part in 0..5 {
+        let mut bytes = URL_SAFE_NO_PAD.decode(parts[part]).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        let mut tampered: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+        tampered[part] = URL_SAFE_NO_PAD.encode(&bytes);
+        let result = open_with(&f, &tampered.join("."), &policy(NOW));
+        assert!(result.is_err(), "part {part} tampered but accepted");
+    }
+}
+
+#[test]
+fn a_token_encrypted_to_another_key_is_refused() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let other = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &other.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert!(matches!(
+        open_with(&f, &token, &policy(NOW)),
+        Err(OpenError::UnknownDecryptionKey(_))
+    ));
+}
+
+#[test]
+fn an_inner_jws_signed_by_an_unknown_key_is_refused() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let (rogue, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
+    let token = seal(&claims(), &rogue, &f.recipient, ContentEncryption::A256GCM).unwrap();
+    let err = open_with(&f, &token, &policy(NOW)).unwrap_err();
+    assert!(err.is_unknown_signing_key(), "{err:?}");
+}
+
+#[test]
+fn an_inner_jws_that_reuses_a_known_kid_with_another_key_is_refused() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let mut rogue_jwk = SigningAlg::RS256.generate().unwrap();
+    rogue_jwk.set_key_id(f.signer.kid());
+    let rogue = SigningKey::from_jwk(&rogue_jwk, None).unwrap();
+    let token = seal(&claims(), &rogue, &f.recipient, ContentEncryption::A256GCM).unwrap();
+    assert!(matches!(
+        open_with(&f, &token, &policy(NOW)),
+        Err(OpenError::Signature(_))
+    ));
+}
+
+fn encrypt_raw(f: &Fixture, inner: &str) -> String {
+    let mut header = JweHeader::new();
+    header.set_content_encryption("A256GCM");
+    header.set_content_type("JWT");
+    header.set_key_id(f.recipient.kid());
+    let enc = jwe::RSA_OAEP_256
+        .encrypter_from_jwk(
+            &josekit::jwk::Jwk::from_map(
+                f.decryption.public_jwks()["keys"][0]
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    jwe::serialize_compact(inner.as_bytes(), &header, &enc).unwrap()
+}
+
+#[test]
+fn an_unsigned_inner_token_is_refused() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#);
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).unwrap());
+    let token = encrypt_raw(&f, &format!("{header}.{body}."));
+    assert!(matches!(
+        open_with(&f, &token, &policy(NOW)),
+        Err(OpenError::Signature(_))
+    ));
+}
+
+#[test]
+fn an_id_token_or_other_jwt_type_is_not_an_access_token() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let inner = f.signer.sign_json(Some("JWT"), &claims()).unwrap();
+    let token = encrypt_raw(&f, &inner);
+    assert!(matches!(
+        open_with(&f, &token, &policy(NOW)),
+        Err(OpenError::WrongType(_))
+    ));
+}
+
+#[test]
+fn key_management_and_content_algorithms_outside_the_policy_are_refused() {
+    // dir and A256KW when only RSA-OAEP-256 is configured.
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::Dir);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_eq!(
+        open_with(&f, &token, &policy(NOW)).unwrap_err(),
+        OpenError::AlgorithmNotAllowed("dir".into())
+    );
+
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    let inner = f.signer.sign_json(Some("at+jwt"), &claims()).unwrap();
+    let oct = josekit::jwk::Jwk::generate_oct_key(16).unwrap();
+    let mut header = JweHeader::new();
+    header.set_content_encryption("A256GCM");
+    header.set_content_type("JWT");
+    let token = jwe::serialize_compact(
+        inner.as_bytes(),
+        &header,
+        &jwe::A128KW.encrypter_from_jwk(&oct).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        open_with(&f, &token, &policy(NOW)).unwrap_err(),
+        OpenError::AlgorithmNotAllowed("A128KW".into())
+    );
+
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A128GCM,
+    )
+    .unwrap();
+    assert_eq!(
+        open_with(&f, &token, &policy(NOW)).unwrap_err(),
+        OpenError::AlgorithmNotAllowed("A128GCM".into())
+    );
+}
+
+#[test]
+fn time_issuer_and_audience_are_enforced() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert!(
+        open_with(&f, &token, &policy(NOW + 300 + 29)).is_ok(),
+        "within leeway"
+    );
+    assert_eq!(
+        open_with(&f, &token, &policy(NOW + 300 + 30)).unwrap_err(),
+        OpenError::Expired
+    );
+    assert_eq!(
+        open_with(&f, &token, &policy(NOW - 31)).unwrap_err(),
+        OpenError::NotYetValid
+    );
+    let p = OpenPolicy {
+        issuer: "https://evil.example",
+        ..policy(NOW)
+    };
+    assert!(matches!(
+        open_with(&f, &token, &p),
+        Err(OpenError::WrongIssuer(_))
+    ));
+    let p = OpenPolicy {
+        audience: "https://other-rs.example",
+        ..policy(NOW)
+    };
+    assert_eq!(
+        open_with(&f, &token, &p).unwrap_err(),
+        OpenError::WrongAudience
+    );
+    let p = OpenPolicy {
+        signing: &[SigningAlg::RS256],
+        ..policy(NOW)
+    };
+    assert!(matches!(
+        open_with(&f, &token, &p),
+        Err(OpenError::Signature(_))
+    ));
+}
+
+#[test]
+fn garbage_is_malformed_not_a_panic() {
+    let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
+    for junk in [
+        "",
+        "a.b.c",
+        "a.b.c.d.e",
+        "....",
+        "é.é.é.é.é",
+        &"x".repeat(10_000),
+    ] {
+        assert!(open_with(&f, junk, &policy(NOW)).is_err(), "{junk}");
+    }
+}
