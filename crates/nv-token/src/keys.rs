@@ -360,12 +360,15 @@ impl SigningKeys {
     }
 }
 
+/// One verifier per algorithm a public key may be used with.
+type Verifiers = Vec<(SigningAlg, Box<dyn JwsVerifier>)>;
+
 /// Public keys that verify signatures, indexed by `kid`, one verifier per allowed algorithm.
 #[derive(Default)]
 pub struct VerificationKeys {
-    by_kid: HashMap<String, Vec<(SigningAlg, Box<dyn JwsVerifier>)>>,
+    by_kid: HashMap<String, Verifiers>,
     /// Keys published without a `kid`: tried in order when a header names none.
-    anonymous: Vec<(SigningAlg, Box<dyn JwsVerifier>)>,
+    anonymous: Verifiers,
 }
 
 impl fmt::Debug for VerificationKeys {

@@ -1,0 +1,203 @@
+//! Registered clients and their keys.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nv_token::{SigningAlg, VerificationKeys};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::RwLock;
+
+use crate::config::{AuthMethod, ClientSettings, Secret, Settings};
+use crate::keys::{read_jwks_file, KeyFileError};
+
+/// How long a client's `jwks_uri` document is trusted before it is fetched again.
+const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
+/// At most one refetch per client in this interval when an assertion names an unknown `kid`, so a
+/// stream of forged assertions cannot turn this server into a request amplifier.
+const JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct Client {
+    pub id: String,
+    pub redirect_uris: Vec<String>,
+    pub auth_methods: Vec<AuthMethod>,
+    secret_hash: Option<[u8; 32]>,
+    pub keys: ClientKeys,
+    pub scopes: Vec<String>,
+    pub purposes: Vec<String>,
+    pub sector: String,
+    pub id_token_alg: Option<SigningAlg>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("auth_methods", &self.auth_methods)
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_methods == [AuthMethod::None]
+    }
+
+    pub fn allows(&self, method: AuthMethod) -> bool {
+        self.auth_methods.contains(&method)
+    }
+
+    /// Constant-time comparison of SHA-256 digests, so neither content nor length leaks.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        let Some(expected) = &self.secret_hash else {
+            return false;
+        };
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        expected.ct_eq(&presented).into()
+    }
+
+    pub fn redirect_uri_registered(&self, uri: &str) -> bool {
+        // Exact string comparison (RFC 9700 §4.1.3): no prefix or pattern matching.
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+pub enum ClientKeys {
+    None,
+    Static(Arc<VerificationKeys>),
+    Remote(RemoteJwks),
+}
+
+pub struct RemoteJwks {
+    uri: String,
+    cache: RwLock<Option<(Arc<VerificationKeys>, Instant)>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksFetchError {
+    #[error("fetching the client's jwks_uri failed: {0}")]
+    Fetch(String),
+}
+
+impl RemoteJwks {
+    async fn fetch(&self, http: &reqwest::Client) -> Result<Arc<VerificationKeys>, JwksFetchError> {
+        let doc: serde_json::Value = http
+            .get(&self.uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| JwksFetchError::Fetch(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| JwksFetchError::Fetch(e.to_string()))?;
+        let keys = Arc::new(
+            VerificationKeys::from_jwks(&doc).map_err(|e| JwksFetchError::Fetch(e.to_string()))?,
+        );
+        *self.cache.write().await = Some((keys.clone(), Instant::now()));
+        Ok(keys)
+    }
+
+    /// Cached keys, fetched when absent or stale.
+    pub async fn get(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<Arc<VerificationKeys>, JwksFetchError> {
+        if let Some((keys, at)) = &*self.cache.read().await {
+            if at.elapsed() < JWKS_CACHE_TTL {
+                return Ok(keys.clone());
+            }
+        }
+        self.fetch(http).await
+    }
+
+    /// Fetch again because a `kid` was unknown, unless that happened very recently.
+    pub async fn refresh(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<Option<Arc<VerificationKeys>>, JwksFetchError> {
+        if let Some((_, at)) = &*self.cache.read().await {
+            if at.elapsed() < JWKS_REFRESH_MIN_INTERVAL {
+                return Ok(None);
+            }
+        }
+        self.fetch(http).await.map(Some)
+    }
+}
+
+pub struct ClientRegistry {
+    clients: HashMap<String, Arc<Client>>,
+}
+
+impl ClientRegistry {
+    pub fn from_settings(
+        settings: &Settings,
+        clients: &[ClientSettings],
+    ) -> Result<Self, KeyFileError> {
+        let mut map = HashMap::new();
+        for c in clients {
+            let keys = if let Some(jwks) = &c.jwks {
+                ClientKeys::Static(Arc::new(
+                    VerificationKeys::from_jwks(jwks).map_err(|e| bad(&c.id, e))?,
+                ))
+            } else if let Some(file) = &c.jwks_file {
+                let jwks = read_jwks_file(&settings.key_path(file))?;
+                let doc = serde_json::json!({"keys": jwks.iter().map(|j| serde_json::Value::Object(j.as_ref().clone())).collect::<Vec<_>>()});
+                ClientKeys::Static(Arc::new(
+                    VerificationKeys::from_jwks(&doc).map_err(|e| bad(&c.id, e))?,
+                ))
+            } else if let Some(uri) = &c.jwks_uri {
+                ClientKeys::Remote(RemoteJwks {
+                    uri: uri.clone(),
+                    cache: RwLock::new(None),
+                })
+            } else {
+                ClientKeys::None
+            };
+            let sector = c.sector_identifier.clone().unwrap_or_else(|| {
+                url::Url::parse(&c.redirect_uris[0])
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| c.id.clone())
+            });
+            let client = Client {
+                id: c.id.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                auth_methods: c.auth_methods.clone(),
+                secret_hash: c
+                    .secret
+                    .as_ref()
+                    .map(|s: &Secret| Sha256::digest(s.expose().as_bytes()).into()),
+                keys,
+                scopes: c.scopes.clone(),
+                purposes: c.purposes.clone(),
+                sector,
+                id_token_alg: c.id_token_signed_response_alg,
+            };
+            map.insert(c.id.clone(), Arc::new(client));
+        }
+        Ok(Self { clients: map })
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients.get(id).cloned()
+    }
+
+    pub fn auth_methods_in_use(&self) -> Vec<AuthMethod> {
+        let mut all: Vec<AuthMethod> = self
+            .clients
+            .values()
+            .flat_map(|c| c.auth_methods.iter().copied())
+            .collect();
+        all.sort_by_key(|m| m.name());
+        all.dedup();
+        all
+    }
+}
+
+fn bad(id: &str, e: impl std::fmt::Display) -> KeyFileError {
+    KeyFileError::Unreadable {
+        path: format!("client {id} jwks"),
+        reason: e.to_string(),
+    }
+}

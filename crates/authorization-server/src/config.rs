@@ -1,0 +1,515 @@
+//! One typed configuration tree: built-in defaults → the TOML file given by `--config` →
+//! environment variables `AS_…` with `__` for nesting (`AS_SERVER__PORT=9000`).
+//! `docs/configuration.md` and `authorization-server.example.toml` list every key.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use nv_token::{ContentEncryption, EncryptionAlg, PhoneNumber, SigningAlg};
+use serde::{Deserialize, Deserializer};
+
+/// Environment variable prefix.
+pub const ENV_PREFIX: &str = "AS_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `dev` generates missing keys and enables the dev defaults; `production` refuses both.
+    pub mode: Mode,
+    pub server: ServerSettings,
+    pub keys: KeySettings,
+    pub access_token: AccessTokenSettings,
+    pub code: CodeSettings,
+    pub client_assertion: ClientAssertionSettings,
+    pub subject: SubjectSettings,
+    pub network: NetworkSettings,
+    pub store: StoreSettings,
+    pub clients: Vec<ClientSettings>,
+    pub dev: DevSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Dev,
+            server: ServerSettings::default(),
+            keys: KeySettings::default(),
+            access_token: AccessTokenSettings::default(),
+            code: CodeSettings::default(),
+            client_assertion: ClientAssertionSettings::default(),
+            subject: SubjectSettings::default(),
+            network: NetworkSettings::default(),
+            store: StoreSettings::default(),
+            clients: Vec::new(),
+            dev: DevSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Issuer identifier; defaults to `http://{host}:{bound port}`.
+    pub issuer: Option<String>,
+    /// HTTP workers; 0 = one per core.
+    pub workers: usize,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed. Empty = none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            issuer: None,
+            workers: 0,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// Directory that relative key paths are resolved against.
+    pub dir: PathBuf,
+    /// Private signing JWK files, newest first: the first signs, all are published.
+    pub signing: Vec<PathBuf>,
+    /// Algorithm of keys generated in dev mode.
+    pub generate_alg: SigningAlg,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("keys"),
+            signing: vec![PathBuf::from("as-signing.jwk")],
+            generate_alg: SigningAlg::RS256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessTokenSettings {
+    /// The resource server's identifier, put in `aud` of API-scoped tokens.
+    pub audience: String,
+    /// Lifetime in seconds (at most 300).
+    pub ttl_seconds: i64,
+    /// The resource server's public encryption key (JWK or JWKS file; for `dir`, the shared key).
+    pub encryption_key_file: Option<PathBuf>,
+    /// Or its JWKS URL, fetched when first needed and cached.
+    pub encryption_jwks_uri: Option<String>,
+    /// JWE key management algorithm used when the key does not name one.
+    pub key_management: Option<EncryptionAlg>,
+    pub content_encryption: ContentEncryption,
+}
+
+impl Default for AccessTokenSettings {
+    fn default() -> Self {
+        Self {
+            audience: "http://127.0.0.1:8081".into(),
+            ttl_seconds: 300,
+            encryption_key_file: None,
+            encryption_jwks_uri: Some("http://127.0.0.1:8081/.well-known/jwks.json".into()),
+            key_management: None,
+            content_encryption: ContentEncryption::A256GCM,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeSettings {
+    /// Authorization-code lifetime in seconds (at most 60).
+    pub ttl_seconds: i64,
+}
+
+impl Default for CodeSettings {
+    fn default() -> Self {
+        Self { ttl_seconds: 60 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientAssertionSettings {
+    /// Clock skew tolerated on `iat`/`nbf`/`exp` of client assertions, in seconds.
+    pub leeway_seconds: i64,
+}
+
+impl Default for ClientAssertionSettings {
+    fn default() -> Self {
+        Self { leeway_seconds: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubjectSettings {
+    /// Secret salt of the pairwise `sub` (OIDC Core §8.1). Required in production; in dev mode it
+    /// is generated into `keys/pairwise-salt` when absent.
+    pub pairwise_salt: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// Playground mode: the `login_hint` number is the identity for `+990…` test numbers and the
+    /// numbers below. Never on by default in production.
+    pub playground: Option<bool>,
+    pub playground_numbers: Vec<PhoneNumber>,
+    /// Static IP table: which subscriber holds which address.
+    #[serde(rename = "static")]
+    pub static_table: Vec<StaticEntry>,
+}
+
+/// One row of the static IP table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticEntry {
+    /// A single address (`10.0.0.7`, `2001:db8::1`) or a prefix (`100.64.0.0/10`, `2001:db8:1::/48`).
+    #[serde(deserialize_with = "ip_or_net")]
+    pub network: IpNet,
+    /// Optional source-port range for CGNAT (`"1024-2047"` or `"5000"`), IPv4 only in practice.
+    pub ports: Option<PortRange>,
+    pub msisdn: PhoneNumber,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a port or a port range like 1024-2047");
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let first: u16 = a.trim().parse().map_err(|_| bad())?;
+        let last: u16 = b.trim().parse().map_err(|_| bad())?;
+        if first > last {
+            return Err(bad());
+        }
+        Ok(Self { first, last })
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(u16),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(p) => Ok(Self { first: p, last: p }),
+            Raw::Str(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn ip_or_net<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_ip_or_net(&s).map_err(serde::de::Error::custom)
+}
+
+pub fn parse_ip_or_net(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    s.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("`{s}` is neither an IP address nor a CIDR prefix"))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `memory` (one process) or `redis://…` / `rediss://…` (several replicas).
+    pub url: String,
+    /// Key prefix in the shared store, so several deployments can share one Redis.
+    pub prefix: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "memory".into(),
+            prefix: "nv:".into(),
+        }
+    }
+}
+
+/// How a client authenticates at `/token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    PrivateKeyJwt,
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client (PKCE required).
+    None,
+}
+
+impl AuthMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub id: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default = "default_auth_methods")]
+    pub auth_methods: Vec<AuthMethod>,
+    pub secret: Option<Secret>,
+    /// Inline JWKS (`{"keys": [...]}`) for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    /// Or a JWKS URL, fetched when needed and cached.
+    pub jwks_uri: Option<String>,
+    /// Or a JWK / JWKS file (dev).
+    pub jwks_file: Option<PathBuf>,
+    /// API scopes the client may ask for (`openid` is always allowed).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Purposes (`dpv:…`) it may declare.
+    #[serde(default)]
+    pub purposes: Vec<String>,
+    /// Sector identifier of the pairwise `sub`; defaults to the host of the first redirect URI.
+    pub sector_identifier: Option<String>,
+    /// ID-token signing algorithm; defaults to the algorithm of the current signing key.
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+}
+
+fn default_auth_methods() -> Vec<AuthMethod> {
+    vec![AuthMethod::PrivateKeyJwt]
+}
+
+/// Dev-mode defaults: only applied when `mode = "dev"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevSettings {
+    /// Register the demo client `demo-app` when no client is configured.
+    pub demo_client: bool,
+    pub demo_client_secret: Secret,
+    /// Map the loopback addresses to this number when the static table is empty.
+    pub loopback_msisdn: PhoneNumber,
+}
+
+impl Default for DevSettings {
+    fn default() -> Self {
+        Self {
+            demo_client: true,
+            demo_client_secret: Secret("demo-secret".into()),
+            loopback_msisdn: "+99012345678".parse().expect("valid"),
+        }
+    }
+}
+
+/// A secret string: compared in constant time by its users, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}\n(see docs/configuration.md; every key can also be set as {ENV_PREFIX}SECTION__KEY)")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Defaults, then the optional TOML file, then `AS_*` environment variables.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = config_file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks no type can express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=300).contains(&self.access_token.ttl_seconds) {
+            return Err(ConfigError(
+                "access_token.ttl_seconds must be 1..=300 (CAMARA: short-lived tokens)".into(),
+            ));
+        }
+        if !(1..=60).contains(&self.code.ttl_seconds) {
+            return Err(ConfigError("code.ttl_seconds must be 1..=60".into()));
+        }
+        if self.keys.signing.is_empty() {
+            return Err(ConfigError(
+                "keys.signing must list at least one key file".into(),
+            ));
+        }
+        if self.access_token.encryption_key_file.is_none()
+            && self.access_token.encryption_jwks_uri.is_none()
+        {
+            return Err(ConfigError(
+                "set access_token.encryption_key_file or access_token.encryption_jwks_uri (the resource server's key)".into(),
+            ));
+        }
+        for c in &self.clients {
+            if c.redirect_uris.is_empty() {
+                return Err(ConfigError(format!(
+                    "client {}: redirect_uris is empty",
+                    c.id
+                )));
+            }
+            let uses_secret = c.auth_methods.iter().any(|m| {
+                matches!(
+                    m,
+                    AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+                )
+            });
+            if uses_secret && c.secret.is_none() {
+                return Err(ConfigError(format!(
+                    "client {}: a client_secret_* method needs `secret`",
+                    c.id
+                )));
+            }
+            let key_sources = [
+                c.jwks.is_some(),
+                c.jwks_uri.is_some(),
+                c.jwks_file.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if c.auth_methods.contains(&AuthMethod::PrivateKeyJwt) && key_sources != 1 {
+                return Err(ConfigError(format!(
+                    "client {}: private_key_jwt needs exactly one of jwks, jwks_uri, jwks_file",
+                    c.id
+                )));
+            }
+            if c.auth_methods.contains(&AuthMethod::None) && c.auth_methods.len() > 1 {
+                return Err(ConfigError(format!(
+                    "client {}: a public client (`none`) has no other method",
+                    c.id
+                )));
+            }
+            for p in &c.purposes {
+                if !p.starts_with("dpv:") {
+                    return Err(ConfigError(format!(
+                        "client {}: purpose `{p}` must start with dpv:",
+                        c.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn playground(&self) -> bool {
+        self.network.playground.unwrap_or(self.mode == Mode::Dev)
+    }
+
+    pub fn key_path(&self, file: &Path) -> PathBuf {
+        if file.is_absolute() {
+            file.to_path_buf()
+        } else {
+            self.keys.dir.join(file)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_and_reject_nonsense() {
+        assert_eq!(
+            "1024-2047".parse::<PortRange>().unwrap(),
+            PortRange {
+                first: 1024,
+                last: 2047
+            }
+        );
+        assert_eq!(
+            "80".parse::<PortRange>().unwrap(),
+            PortRange {
+                first: 80,
+                last: 80
+            }
+        );
+        assert!("2047-1024".parse::<PortRange>().is_err());
+        assert!("x-1".parse::<PortRange>().is_err());
+        assert!("1-70000".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn single_addresses_become_host_prefixes() {
+        assert_eq!(
+            parse_ip_or_net("10.0.0.7").unwrap().to_string(),
+            "10.0.0.7/32"
+        );
+        assert_eq!(
+            parse_ip_or_net("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert!(parse_ip_or_net("nope").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

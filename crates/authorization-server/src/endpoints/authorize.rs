@@ -1,0 +1,428 @@
+//! `/authorize` (OIDC Core §3.1.2), `response_type=code` only, never a login page: the subscriber
+//! is identified from the network (or, in playground mode, from a test-number `login_hint`).
+//!
+//! Error handling follows CAMARA ICM Appendix A: a missing/unknown client or a redirect URI that
+//! is not registered exactly is shown on an HTML page and never redirected (an open redirector
+//! otherwise); every other error is redirected with `error`, `error_description`, `state`, `iss`.
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use nv_token::{Amr, PhoneNumber};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::read_form;
+use crate::network::client_address;
+use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
+use crate::state::{keys, AppState};
+
+/// What a code stands for, kept in the store under the code's hash until redeemed (≤ 60 s).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+    pub phone_number: PhoneNumber,
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Not redirected: the client or redirect URI cannot be trusted.
+    Page {
+        error: &'static str,
+        description: String,
+    },
+    Redirect {
+        to: String,
+        error: &'static str,
+        description: String,
+        state: Option<String>,
+        iss: String,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    error: &'a str,
+    description: &'a str,
+}
+
+impl std::fmt::Display for AuthorizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthorizeError::Page { error, description }
+            | AuthorizeError::Redirect {
+                error, description, ..
+            } => {
+                write!(f, "{error}: {description}")
+            }
+        }
+    }
+}
+
+impl ResponseError for AuthorizeError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthorizeError::Page { .. } => StatusCode::BAD_REQUEST,
+            AuthorizeError::Redirect { .. } => StatusCode::FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::info!(oauth.error = %self, "authorization request refused");
+        match self {
+            AuthorizeError::Page { error, description } => {
+                let html = ErrorPage { error, description }
+                    .render()
+                    .unwrap_or_else(|_| format!("{error}: {description}"));
+                HttpResponse::BadRequest()
+                    .content_type("text/html; charset=utf-8")
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .body(html)
+            }
+            AuthorizeError::Redirect {
+                to,
+                error,
+                description,
+                state,
+                iss,
+            } => {
+                let mut pairs = vec![
+                    ("error", *error),
+                    ("error_description", description.as_str()),
+                ];
+                if let Some(s) = state {
+                    pairs.push(("state", s));
+                }
+                pairs.push(("iss", iss));
+                redirect(to, &pairs)
+            }
+        }
+    }
+}
+
+/// A 302 to `base` with `pairs` appended to its query (RFC 6749 §4.1.2: keep existing query).
+fn redirect(base: &str, pairs: &[(&str, &str)]) -> HttpResponse {
+    let location = match url::Url::parse(base) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(pairs);
+            u.to_string()
+        }
+        Err(_) => base.to_owned(),
+    };
+    match HeaderValue::from_str(&location) {
+        Ok(v) => HttpResponse::Found()
+            .insert_header((header::LOCATION, v))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        Err(_) => HttpResponse::BadRequest().body("invalid redirect"),
+    }
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AuthorizeError> {
+    let params = Params::parse(req.query_string().as_bytes());
+    authorize(&req, &state, params).await
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AuthorizeError> {
+    let body = read_form(&req, payload, state.settings.server.max_body_bytes)
+        .await
+        .map_err(|e| AuthorizeError::Page {
+            error: e.error,
+            description: e.error_description,
+        })?;
+    authorize(&req, &state, Params::parse(&body)).await
+}
+
+async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+    params: Params,
+) -> Result<HttpResponse, AuthorizeError> {
+    // 1. Client and redirect URI: errors here are never redirected.
+    let page = |error: &'static str, description: &str| AuthorizeError::Page {
+        error,
+        description: description.to_owned(),
+    };
+    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
+        return Err(page(
+            "invalid_request",
+            "client_id and redirect_uri must each be given once",
+        ));
+    }
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| page("invalid_request", "client_id is missing"))?;
+    let client = state
+        .clients
+        .get(client_id)
+        .ok_or_else(|| page("invalid_client", "client_id is not a registered client"))?;
+    // OIDC Core §3.1.2.1 makes redirect_uri REQUIRED.
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| page("invalid_request", "redirect_uri is missing"))?;
+    if !client.redirect_uri_registered(redirect_uri) {
+        return Err(page(
+            "invalid_request",
+            "redirect_uri is not registered for this client (exact match required)",
+        ));
+    }
+
+    // 2. From here on, errors go back to the client.
+    let client_state = params.get("state").map(str::to_owned);
+    let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
+        to: redirect_uri.to_owned(),
+        error,
+        description,
+        state: client_state.clone(),
+        iss: state.issuer.clone(),
+    };
+    if let Some(dup) = params.first_duplicate() {
+        return Err(fail(
+            "invalid_request",
+            format!("parameter `{dup}` is included more than once"),
+        ));
+    }
+    if params.contains("request") {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported".into(),
+        ));
+    }
+    if params.contains("request_uri") {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported".into(),
+        ));
+    }
+    match params.get("response_type") {
+        None => return Err(fail("invalid_request", "response_type is missing".into())),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported".into(),
+            ))
+        }
+    }
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(fail(
+            "invalid_request",
+            "only response_mode=query is supported".into(),
+        ));
+    }
+    let scopes = match ScopeSet::parse(params.get("scope").unwrap_or("")) {
+        Ok(s) => s,
+        Err(ScopeError::Missing) => return Err(fail("invalid_request", "scope is missing".into())),
+        Err(e) => return Err(fail("invalid_scope", e.to_string())),
+    };
+    scopes
+        .check_allowed(&client.scopes, &client.purposes)
+        .map_err(|e| fail("invalid_scope", e.to_string()))?;
+    let challenge = CodeChallenge::from_request(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    )
+    .map_err(|e| fail("invalid_request", e.to_string()))?;
+    if challenge.is_none() && client.is_public() {
+        // RFC 9700 §2.1.1 / ICM Appendix A: PKCE is required for public clients.
+        return Err(fail(
+            "invalid_request",
+            "code_challenge (PKCE, S256) is required for public clients".into(),
+        ));
+    }
+    let prompt_none = check_prompt(params.get("prompt")).map_err(|(e, d)| fail(e, d.into()))?;
+    if let Some(max_age) = params.get("max_age") {
+        // Every authentication here is a fresh network lookup, so any max_age is met (OIDC Core
+        // §3.1.2.1); only its syntax can be wrong.
+        max_age.parse::<u64>().map_err(|_| {
+            fail(
+                "invalid_request",
+                "max_age must be a non-negative integer".into(),
+            )
+        })?;
+    }
+    let hint = match params.get("login_hint") {
+        Some(h) => Some(
+            h.parse::<LoginHint>()
+                .map_err(|e| fail("invalid_request", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let nonce = params.get("nonce").map(str::to_owned);
+
+    // 3. Who is it?
+    let now = state.now();
+    let (phone_number, amr) = match identify(req, state, hint.as_ref(), now).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let description = "the subscriber could not be identified from the mobile network: \
+                               the request did not come from a mobile data connection known to this operator"
+                .to_owned();
+            // OIDC Core §3.1.2.6 when the request itself says prompt=none; ICM Appendix A otherwise.
+            let error = if prompt_none {
+                "login_required"
+            } else {
+                "access_denied"
+            };
+            return Err(fail(error, description));
+        }
+        Err(e) => {
+            tracing::error!(error.cause = %e, "identity lookup failed");
+            return Err(fail(
+                "temporarily_unavailable",
+                "the network identity service is unavailable; retry shortly".into(),
+            ));
+        }
+    };
+
+    // 4. Issue the code.
+    let code = random_token();
+    let grant = CodeGrant {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope: scopes.to_scope_string(),
+        nonce,
+        code_challenge: challenge,
+        phone_number,
+        amr,
+        auth_time: now,
+        expires_at: now + state.settings.code.ttl_seconds,
+    };
+    let value = serde_json::to_vec(&grant).map_err(|e| fail("server_error", e.to_string()))?;
+    let ttl = Duration::from_secs(state.settings.code.ttl_seconds as u64);
+    match state
+        .store
+        .put_if_absent(&keys::code(&code), &value, ttl)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Err(fail("server_error", "code collision; retry".into())),
+        Err(e) => {
+            tracing::error!(error.cause = %e, "storing the code failed");
+            return Err(fail(
+                "temporarily_unavailable",
+                "the authorization server is unavailable; retry shortly".into(),
+            ));
+        }
+    }
+    tracing::info!(client.id = %client.id, subscriber = %grant.phone_number.masked(), amr = ?grant.amr, "code issued");
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(s) = &client_state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", &state.issuer));
+    Ok(redirect(redirect_uri, &pairs))
+}
+
+/// `prompt` (OIDC Core §3.1.2.1). Returns whether it was `none`.
+fn check_prompt(prompt: Option<&str>) -> Result<bool, (&'static str, &'static str)> {
+    let Some(prompt) = prompt else {
+        return Ok(false);
+    };
+    let values: Vec<&str> = prompt.split(' ').filter(|v| !v.is_empty()).collect();
+    if values.contains(&"none") && values.len() > 1 {
+        return Err((
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    for v in &values {
+        match *v {
+            // A silent network authentication is always fresh: login is met, none is honoured.
+            "none" | "login" => {}
+            "consent" => {
+                return Err(("consent_required", "this server cannot show a consent page"))
+            }
+            "select_account" => {
+                return Err((
+                    "account_selection_required",
+                    "the account is the SIM in the device; there is nothing to select",
+                ))
+            }
+            _ => return Err(("invalid_request", "prompt has an unknown value")),
+        }
+    }
+    Ok(values.contains(&"none"))
+}
+
+/// The subscriber and how they were identified.
+async fn identify(
+    req: &HttpRequest,
+    state: &AppState,
+    hint: Option<&LoginHint>,
+    now: i64,
+) -> Result<Option<(PhoneNumber, Vec<String>)>, nv_store::StoreError> {
+    if state.playground {
+        if let Some(LoginHint::Phone(n)) = hint {
+            if n.is_test_number() || state.playground_numbers.contains(n) {
+                return Ok(Some((n.clone(), vec![Amr::PLAYGROUND.to_owned()])));
+            }
+        }
+    }
+    // In network mode the hint never changes who the subscriber is: a `tel:` hint naming another
+    // number is ignored here, and /verify then answers false for it (DESIGN.md).
+    let Some(peer) = req.peer_addr() else {
+        return Ok(None);
+    };
+    let addr = client_address(peer, req.headers(), &state.settings.server.trusted_proxies);
+    Ok(state
+        .resolver
+        .resolve(&addr, now)
+        .await?
+        .map(|n| (n, vec![Amr::NETWORK.to_owned()])))
+}
+
+/// 256 random bits, base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(check_prompt(None), Ok(false));
+        assert_eq!(check_prompt(Some("none")), Ok(true));
+        assert_eq!(check_prompt(Some("login")), Ok(false));
+        assert_eq!(
+            check_prompt(Some("consent")).unwrap_err().0,
+            "consent_required"
+        );
+        assert_eq!(
+            check_prompt(Some("select_account")).unwrap_err().0,
+            "account_selection_required"
+        );
+        assert_eq!(
+            check_prompt(Some("none login")).unwrap_err().0,
+            "invalid_request"
+        );
+        assert_eq!(
+            check_prompt(Some("bogus")).unwrap_err().0,
+            "invalid_request"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414) and the JWKS. The document
+//! describes exactly what this server does, so an off-the-shelf client works from it alone.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::protocol::scope::{API_SCOPES, OPENID};
+use crate::state::AppState;
+
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    let mut scopes: Vec<&str> = vec![OPENID];
+    scopes.extend(API_SCOPES);
+    let mut id_token_algs: Vec<&str> = state.signing.all().iter().map(|k| k.alg().name()).collect();
+    id_token_algs.sort();
+    id_token_algs.dedup();
+    let doc = json!({
+        "issuer": state.issuer,
+        "authorization_endpoint": state.endpoint("/authorize"),
+        "token_endpoint": state.token_endpoint(),
+        "userinfo_endpoint": state.endpoint("/userinfo"),
+        "jwks_uri": state.endpoint("/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": id_token_algs,
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(doc)
+}
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(state.signing.jwks())
+}

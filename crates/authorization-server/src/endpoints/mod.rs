@@ -1,0 +1,95 @@
+//! One module per endpoint.
+
+pub mod authorize;
+pub mod demo;
+pub mod discovery;
+pub mod health;
+pub mod token;
+pub mod userinfo;
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use crate::error::OAuthError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery::openid_configuration),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(discovery::openid_configuration),
+    )
+    .route("/jwks", web::get().to(discovery::jwks))
+    .service(
+        web::resource("/authorize")
+            .route(web::get().to(authorize::get))
+            .route(web::post().to(authorize::post))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/token")
+            .route(web::post().to(token::token))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/userinfo")
+            .route(web::get().to(userinfo::userinfo))
+            .route(web::post().to(userinfo::userinfo))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/demo/callback", web::get().to(demo::callback))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .json(serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .json(serde_json::json!({"error": "invalid_request", "error_description": "method not allowed on this endpoint"}))
+}
+
+/// Read a whole `application/x-www-form-urlencoded` body, refusing more than `limit` bytes
+/// without buffering them (an oversized body is a clean `invalid_request`, not a 413 in another
+/// format, nor unbounded memory).
+pub async fn read_form(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, OAuthError> {
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            let mut e =
+                OAuthError::invalid_request(format!("the request body exceeds {limit} bytes"));
+            e.status = StatusCode::PAYLOAD_TOO_LARGE;
+            return Err(e);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

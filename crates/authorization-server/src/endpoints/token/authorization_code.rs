@@ -1,0 +1,233 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, OIDC Core §3.1.3).
+
+use std::time::Duration;
+
+use actix_web::web;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use nv_token::{seal, AccessTokenClaims, Audience};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clients::Client;
+use crate::endpoints::authorize::CodeGrant;
+use crate::error::OAuthError;
+use crate::protocol::scope::OPENID;
+use crate::protocol::{CodeVerifier, Params};
+use crate::state::{keys, AppState};
+use crate::subject::pairwise_sub;
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    azp: &'a str,
+    amr: &'a [String],
+}
+
+/// What `/userinfo` needs about an issued token, stored under the token's hash for its lifetime.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub exp: i64,
+}
+
+pub async fn redeem(
+    state: &web::Data<AppState>,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+    let verifier = match params.get("code_verifier") {
+        Some(v) => {
+            Some(CodeVerifier::parse(v).map_err(|e| OAuthError::invalid_grant(e.to_string()))?)
+        }
+        None => None,
+    };
+    // Atomic take: of two concurrent redemptions exactly one gets the grant. The code is consumed
+    // even when a check below fails, so a wrong guess cannot be retried (RFC 6749 §10.5).
+    let raw = state
+        .store
+        .take(&keys::code(code))
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    let invalid = || OAuthError::invalid_grant("the code is invalid, expired or was already used");
+    let grant: CodeGrant =
+        serde_json::from_slice(&raw.ok_or_else(invalid)?).map_err(|_| invalid())?;
+    let now = state.now();
+    if grant.expires_at <= now {
+        return Err(invalid());
+    }
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if grant.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, &verifier) {
+        (Some(challenge), Some(v)) if challenge.is_met_by(v) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match code_challenge",
+            ))
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+        // RFC 9700 §4.8.2 (PKCE downgrade): a verifier for a code issued without a challenge.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent but no code_challenge was",
+            ))
+        }
+        (None, None) => {}
+    }
+    issue(state, client, grant, now).await
+}
+
+async fn issue(
+    state: &web::Data<AppState>,
+    client: &Client,
+    grant: CodeGrant,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let settings = &state.settings.access_token;
+    let sub = pairwise_sub(&client.sector, &grant.phone_number, &state.pairwise_salt);
+    let has_api_scope = grant
+        .scope
+        .split(' ')
+        .any(|s| crate::protocol::scope::API_SCOPES.contains(&s));
+    let openid = grant.scope.split(' ').any(|s| s == OPENID);
+    // Tokens with no API scope are for /userinfo here: audience-bound to this server.
+    let audience = if has_api_scope {
+        settings.audience.clone()
+    } else {
+        state.issuer.clone()
+    };
+    let claims = AccessTokenClaims {
+        iss: state.issuer.clone(),
+        sub,
+        aud: Audience::One(audience),
+        client_id: client.id.clone(),
+        scope: grant.scope,
+        iat: now,
+        nbf: None,
+        exp: now + settings.ttl_seconds,
+        jti: uuid::Uuid::new_v4().to_string(),
+        amr: grant.amr,
+        auth_time: grant.auth_time,
+        phone_number: grant.phone_number,
+    };
+    let recipient = state
+        .recipient
+        .get(&state.http)
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    if let Some(alg) = client.id_token_alg {
+        if state.signing.for_alg(alg).is_none() {
+            return Err(OAuthError::server_error(format!(
+                "client wants {} ID tokens but no such key is loaded",
+                alg.name()
+            )));
+        }
+    }
+    let id_token_alg = client.id_token_alg;
+    let nonce = grant.nonce;
+    let content = settings.content_encryption;
+    // RSA private-key operations take about a millisecond each: keep them off the async workers.
+    let worker_state = state.clone();
+    let (access_token, id_token, claims) = web::block(move || -> Result<_, String> {
+        let state = worker_state;
+        let access_token = seal(&claims, state.signing.current(), &recipient, content)
+            .map_err(|e| e.to_string())?;
+        let id_token = if openid {
+            let key = id_token_alg
+                .and_then(|a| state.signing.for_alg(a))
+                .unwrap_or_else(|| state.signing.current());
+            let id_claims = IdTokenClaims {
+                iss: &claims.iss,
+                sub: &claims.sub,
+                aud: &claims.client_id,
+                exp: claims.exp,
+                iat: claims.iat,
+                auth_time: claims.auth_time,
+                nonce: nonce.as_deref(),
+                at_hash: at_hash(&access_token),
+                azp: &claims.client_id,
+                amr: &claims.amr,
+            };
+            Some(
+                key.sign_json(Some("JWT"), &id_claims)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        Ok((access_token, id_token, claims))
+    })
+    .await
+    .map_err(OAuthError::server_error)?
+    .map_err(OAuthError::server_error)?;
+
+    let record = IssuedToken {
+        sub: claims.sub.clone(),
+        client_id: claims.client_id.clone(),
+        scope: claims.scope.clone(),
+        exp: claims.exp,
+    };
+    let record = serde_json::to_vec(&record).map_err(OAuthError::server_error)?;
+    state
+        .store
+        .put(
+            &keys::access_token(&access_token),
+            &record,
+            record_ttl(claims.exp, now),
+        )
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    tracing::info!(client.id = %claims.client_id, token.jti = %claims.jti, token.scope = %claims.scope, "tokens issued");
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: claims.exp - now,
+        scope: claims.scope,
+        id_token,
+    })
+}
+
+/// OIDC Core §3.1.3.6: the left half of SHA-256 of the access token, base64url (RS256/PS256/ES256
+/// all use SHA-256).
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+pub fn record_ttl(exp: i64, now: i64) -> Duration {
+    Duration::from_secs((exp - now).max(1) as u64)
+}

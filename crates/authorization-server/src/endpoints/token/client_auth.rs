@@ -1,0 +1,360 @@
+//! Client authentication at `/token`: `private_key_jwt` (RFC 7523 §3, OIDC Core §9, CAMARA ICM
+//! "Client Authentication"), `client_secret_basic`, `client_secret_post`, or `none` for public
+//! clients. Exactly one method per request (RFC 6749 §2.3), and only one the client is registered
+//! for — a secret in the wrong place is refused, not accepted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use nv_token::keys::{peek_jws_header, VerifyError};
+use nv_token::{Audience, SigningAlg, VerificationKeys};
+use serde::Deserialize;
+
+use crate::clients::{Client, ClientKeys};
+use crate::config::AuthMethod;
+use crate::error::OAuthError;
+use crate::protocol::Params;
+use crate::state::{keys, AppState};
+
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// ICM: assertions live at most 300 s.
+const MAX_ASSERTION_LIFETIME: i64 = 300;
+const ALLOWED_ASSERTION_ALGS: [SigningAlg; 3] =
+    [SigningAlg::RS256, SigningAlg::PS256, SigningAlg::ES256];
+
+const BASIC_CHALLENGE: &str = "Basic realm=\"token\", charset=\"UTF-8\"";
+
+enum Presented<'a> {
+    Basic { id: String, secret: String },
+    Post { id: &'a str, secret: &'a str },
+    Assertion { id: Option<&'a str>, jwt: &'a str },
+    None { id: &'a str },
+}
+
+pub async fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    params: &Params,
+) -> Result<Arc<Client>, OAuthError> {
+    let presented = presented(req, params)?;
+    let basic = matches!(presented, Presented::Basic { .. });
+    let result = match presented {
+        Presented::Basic { id, secret } => {
+            with_secret(state, &id, &secret, AuthMethod::ClientSecretBasic)
+        }
+        Presented::Post { id, secret } => {
+            with_secret(state, id, secret, AuthMethod::ClientSecretPost)
+        }
+        Presented::Assertion { id, jwt } => with_assertion(state, id, jwt).await,
+        Presented::None { id } => {
+            let client = state
+                .clients
+                .get(id)
+                .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+            if client.allows(AuthMethod::None) {
+                Ok(client)
+            } else {
+                Err(OAuthError::invalid_client(
+                    "client authentication is required for this client",
+                ))
+            }
+        }
+    };
+    // RFC 6749 §5.2: a failed Basic authentication answers 401 with a Basic challenge.
+    result.map_err(|e| {
+        if basic && e.error == "invalid_client" {
+            e.with_www_authenticate(BASIC_CHALLENGE)
+        } else {
+            e
+        }
+    })
+}
+
+fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>, OAuthError> {
+    let basic = match req.headers().get(AUTHORIZATION) {
+        Some(v) => Some(parse_basic(v.to_str().unwrap_or(""))?),
+        None => None,
+    };
+    let assertion_type = params.get("client_assertion_type");
+    let assertion = params.get("client_assertion");
+    let secret = params.get("client_secret");
+    let count = [
+        basic.is_some(),
+        assertion.is_some() || assertion_type.is_some(),
+        secret.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if count > 1 {
+        return Err(OAuthError::invalid_request(
+            "use exactly one client authentication method",
+        ));
+    }
+    if let Some((id, secret)) = basic {
+        if params.get("client_id").is_some_and(|c| c != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the authenticated client",
+            ));
+        }
+        return Ok(Presented::Basic { id, secret });
+    }
+    if assertion.is_some() || assertion_type.is_some() {
+        if assertion_type != Some(JWT_BEARER_ASSERTION) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+            )));
+        }
+        let jwt =
+            assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+        return Ok(Presented::Assertion {
+            id: params.get("client_id"),
+            jwt,
+        });
+    }
+    let id = params.get("client_id").ok_or_else(|| {
+        OAuthError::invalid_client("no client authentication")
+            .with_www_authenticate(BASIC_CHALLENGE)
+    })?;
+    match secret {
+        Some(secret) => Ok(Presented::Post { id, secret }),
+        None => Ok(Presented::None { id }),
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
+    let bad = || {
+        OAuthError::invalid_client("malformed Basic credentials")
+            .with_www_authenticate(BASIC_CHALLENGE)
+    };
+    let (scheme, b64) = value.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_request(
+            "only the Basic scheme is accepted for client authentication",
+        ));
+    }
+    let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Ok((dec(id).ok_or_else(bad)?, dec(secret).ok_or_else(bad)?))
+}
+
+fn with_secret(
+    state: &AppState,
+    id: &str,
+    secret: &str,
+    method: AuthMethod,
+) -> Result<Arc<Client>, OAuthError> {
+    let client = state
+        .clients
+        .get(id)
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    if !client.allows(method) {
+        return Err(OAuthError::invalid_client(format!(
+            "this client is not registered for {}",
+            method.name()
+        )));
+    }
+    if !client.secret_matches(secret) {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
+    Ok(client)
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<String>,
+}
+
+async fn with_assertion(
+    state: &AppState,
+    body_client_id: Option<&str>,
+    jwt: &str,
+) -> Result<Arc<Client>, OAuthError> {
+    let invalid = |d: &str| OAuthError::invalid_client(d);
+    // Who claims to have signed it? Read before verifying only to pick the keys.
+    let unverified =
+        unverified_claims(jwt).ok_or_else(|| invalid("client_assertion is not a JWT"))?;
+    let claimed = unverified
+        .iss
+        .clone()
+        .or(unverified.sub.clone())
+        .ok_or_else(|| invalid("client_assertion has no iss"))?;
+    let id = body_client_id.unwrap_or(&claimed);
+    if id != claimed {
+        return Err(invalid("client_assertion iss does not match client_id"));
+    }
+    let client = state
+        .clients
+        .get(id)
+        .ok_or_else(|| invalid("client authentication failed"))?;
+    if !client.allows(AuthMethod::PrivateKeyJwt) {
+        return Err(invalid("this client is not registered for private_key_jwt"));
+    }
+    // Algorithm allow-list before any key is touched (no `none`, no HMAC with a public key).
+    let header = peek_jws_header(jwt).map_err(|_| invalid("client_assertion is not a JWS"))?;
+    let alg = header.algorithm().unwrap_or("");
+    if !ALLOWED_ASSERTION_ALGS.iter().any(|a| a.name() == alg) {
+        return Err(OAuthError::invalid_client(format!(
+            "client_assertion alg `{alg}` is not accepted (RS256, PS256, ES256)"
+        )));
+    }
+    let payload = verify_with_client_keys(state, &client, jwt).await?;
+    let claims: AssertionClaims = serde_json::from_slice(&payload)
+        .map_err(|_| invalid("client_assertion claims are malformed"))?;
+    let (jti, exp) = check_assertion_claims(state, &client, &claims)?;
+    consume_assertion_jti(state, &client.id, jti, exp).await?;
+    Ok(client)
+}
+
+async fn verify_with_client_keys(
+    state: &AppState,
+    client: &Client,
+    jwt: &str,
+) -> Result<Vec<u8>, OAuthError> {
+    let invalid = |d: &str| OAuthError::invalid_client(d);
+    let verify =
+        |keys: &VerificationKeys| keys.verify(jwt, &ALLOWED_ASSERTION_ALGS).map(|(_, p)| p);
+    match &client.keys {
+        ClientKeys::None => Err(invalid("no keys are registered for this client")),
+        ClientKeys::Static(keys) => {
+            verify(keys).map_err(|e| OAuthError::invalid_client(describe(e)))
+        }
+        ClientKeys::Remote(remote) => {
+            let keys = remote.get(&state.http).await.map_err(|e| {
+                tracing::warn!(client.id = %client.id, error.cause = %e, "client jwks_uri unavailable");
+                invalid("the client's jwks_uri could not be fetched")
+            })?;
+            match verify(&keys) {
+                Err(VerifyError::UnknownKey(_)) => match remote.refresh(&state.http).await {
+                    Ok(Some(fresh)) => {
+                        verify(&fresh).map_err(|e| OAuthError::invalid_client(describe(e)))
+                    }
+                    Ok(None) => Err(OAuthError::invalid_client(describe(
+                        VerifyError::UnknownKey(String::new()),
+                    ))),
+                    Err(_) => Err(invalid("the client's jwks_uri could not be fetched")),
+                },
+                other => other.map_err(|e| OAuthError::invalid_client(describe(e))),
+            }
+        }
+    }
+}
+
+fn describe(e: VerifyError) -> String {
+    match e {
+        VerifyError::UnknownKey(_) => {
+            "client_assertion is signed with a key that is not registered (kid)".into()
+        }
+        VerifyError::BadSignature => "client_assertion signature does not verify".into(),
+        VerifyError::AlgorithmNotAllowed(a) => {
+            format!("client_assertion alg `{a}` is not accepted")
+        }
+        VerifyError::Malformed => "client_assertion is malformed".into(),
+    }
+}
+
+/// Returns the `jti` and `exp` for the replay cache.
+fn check_assertion_claims<'c>(
+    state: &AppState,
+    client: &Client,
+    c: &'c AssertionClaims,
+) -> Result<(&'c str, i64), OAuthError> {
+    let invalid = |d: &str| OAuthError::invalid_client(d);
+    let now = state.now();
+    let leeway = state.settings.client_assertion.leeway_seconds;
+    // RFC 7523 §3: iss and sub are both the client_id.
+    if c.iss.as_deref() != Some(&client.id) || c.sub.as_deref() != Some(&client.id) {
+        return Err(invalid(
+            "client_assertion iss and sub must both be the client_id",
+        ));
+    }
+    // ICM: aud is the issuer or the token endpoint (the profile recommends the endpoint URL).
+    let token_endpoint = state.token_endpoint();
+    let aud_ok = c
+        .aud
+        .as_ref()
+        .is_some_and(|a| a.contains(&state.issuer) || a.contains(&token_endpoint));
+    if !aud_ok {
+        return Err(invalid(
+            "client_assertion aud must be the issuer or the token endpoint",
+        ));
+    }
+    let exp = c
+        .exp
+        .ok_or_else(|| invalid("client_assertion has no exp"))?;
+    if exp + leeway <= now {
+        return Err(invalid("client_assertion has expired"));
+    }
+    // ICM: "rejected if the exp claim is more than 300 seconds later than the time of receipt".
+    if exp - now > MAX_ASSERTION_LIFETIME + leeway {
+        return Err(invalid(
+            "client_assertion exp is more than 300 s in the future",
+        ));
+    }
+    if let Some(iat) = c.iat {
+        if iat - leeway > now {
+            return Err(invalid("client_assertion iat is in the future"));
+        }
+        if exp - iat > MAX_ASSERTION_LIFETIME {
+            return Err(invalid(
+                "client_assertion lifetime (exp - iat) exceeds 300 s",
+            ));
+        }
+    }
+    if c.nbf.is_some_and(|nbf| nbf - leeway > now) {
+        return Err(invalid("client_assertion is not valid yet (nbf)"));
+    }
+    let jti = c
+        .jti
+        .as_deref()
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| invalid("client_assertion has no jti"))?;
+    Ok((jti, exp))
+}
+
+/// Replay cache (RFC 7523 §3 item 7): the `jti` is remembered until the assertion expires, in the
+/// shared store so a replay to another replica is refused too.
+async fn consume_assertion_jti(
+    state: &AppState,
+    client_id: &str,
+    jti: &str,
+    exp: i64,
+) -> Result<(), OAuthError> {
+    let ttl = Duration::from_secs(
+        (exp - state.now() + state.settings.client_assertion.leeway_seconds).max(1) as u64,
+    );
+    match state
+        .store
+        .put_if_absent(&keys::assertion_jti(client_id, jti), b"1", ttl)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(OAuthError::invalid_client(
+            "client_assertion was already used (jti replay)",
+        )),
+        Err(e) => Err(OAuthError::temporarily_unavailable(e)),
+    }
+}
+
+fn unverified_claims(jwt: &str) -> Option<AssertionClaims> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = jwt.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}

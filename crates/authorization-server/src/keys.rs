@@ -1,0 +1,134 @@
+//! Key files: loaded once at start-up; in dev mode generated when missing.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use josekit::jwk::Jwk;
+use nv_token::{SigningAlg, SigningKey, SigningKeys};
+use rand::RngCore;
+
+use crate::config::{Mode, Secret, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("{path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error(
+        "{path} is missing. In production mode keys are never generated: create one with \
+         `authorization-server generate-key --alg RS256 --out {path}` (or run with mode = \"dev\")"
+    )]
+    MissingInProduction { path: String },
+}
+
+/// Write a secret file readable by its owner only.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents)
+}
+
+/// Read a JWK file, or every key of a JWKS file.
+pub fn read_jwks_file(path: &Path) -> Result<Vec<Jwk>, KeyFileError> {
+    let unreadable = |reason: String| KeyFileError::Unreadable {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| unreadable(format!("not JSON: {e}")))?;
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = match value {
+        serde_json::Value::Object(o) if o.contains_key("keys") => o["keys"]
+            .as_array()
+            .ok_or_else(|| unreadable("`keys` is not an array".into()))?
+            .iter()
+            .filter_map(|k| k.as_object().cloned())
+            .collect(),
+        serde_json::Value::Object(o) => vec![o],
+        _ => return Err(unreadable("neither a JWK nor a JWKS".into())),
+    };
+    objects
+        .into_iter()
+        .map(|o| Jwk::from_map(o).map_err(|e| unreadable(e.to_string())))
+        .collect()
+}
+
+/// Load the signing keys named in the settings, generating missing ones in dev mode.
+pub fn load_signing_keys(settings: &Settings) -> Result<SigningKeys, KeyFileError> {
+    let mut keys = Vec::new();
+    for file in &settings.keys.signing {
+        let path = settings.key_path(file);
+        if !path.exists() {
+            if settings.mode == Mode::Production {
+                return Err(KeyFileError::MissingInProduction {
+                    path: path.display().to_string(),
+                });
+            }
+            let jwk = generate_key_file(&path, settings.keys.generate_alg)?;
+            tracing::warn!(key.path = %path.display(), key.kid = jwk.key_id().unwrap_or(""), "dev mode: generated a new signing key");
+        }
+        let jwks = read_jwks_file(&path)?;
+        for jwk in jwks {
+            let key = SigningKey::from_jwk(&jwk, None).map_err(|e| KeyFileError::Unreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            keys.push(key);
+        }
+    }
+    SigningKeys::new(keys).map_err(|e| KeyFileError::Unreadable {
+        path: "keys.signing".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Generate a private signing JWK into `path` (mode 0600).
+pub fn generate_key_file(path: &Path, alg: SigningAlg) -> Result<Jwk, KeyFileError> {
+    let fail = |reason: String| KeyFileError::Unreadable {
+        path: path.display().to_string(),
+        reason,
+    };
+    let jwk = alg.generate().map_err(|e| fail(e.to_string()))?;
+    write_private(path, jwk.to_string().as_bytes()).map_err(|e| fail(e.to_string()))?;
+    Ok(jwk)
+}
+
+/// The pairwise-subject salt: configured, or in dev mode kept in `keys/pairwise-salt`.
+pub fn pairwise_salt(settings: &Settings) -> Result<Secret, KeyFileError> {
+    if let Some(s) = &settings.subject.pairwise_salt {
+        return Ok(s.clone());
+    }
+    let path = settings.keys.dir.join("pairwise-salt");
+    if settings.mode == Mode::Production {
+        return Err(KeyFileError::Unreadable {
+            path: "subject.pairwise_salt".into(),
+            reason:
+                "required in production mode (a long random secret; changing it changes every sub)"
+                    .into(),
+        });
+    }
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        write_private(&path, hex::encode(bytes).as_bytes()).map_err(|e| {
+            KeyFileError::Unreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        tracing::warn!(key.path = %path.display(), "dev mode: generated the pairwise subject salt");
+    }
+    let salt = fs::read_to_string(&path).map_err(|e| KeyFileError::Unreadable {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Secret::new(salt.trim()))
+}

@@ -1,0 +1,11 @@
+//! Protocol values as types: parse once at the edge, then handlers work with valid values only.
+
+pub mod login_hint;
+pub mod params;
+pub mod pkce;
+pub mod scope;
+
+pub use login_hint::LoginHint;
+pub use params::Params;
+pub use pkce::{CodeChallenge, CodeVerifier};
+pub use scope::{ScopeError, ScopeSet};

@@ -1,0 +1,182 @@
+//! Scopes and the CAMARA purpose (`dpv:<Purpose>`).
+
+use std::collections::BTreeSet;
+
+/// Number Verification API scopes of every version this product serves.
+pub const API_SCOPES: &[&str] = &[
+    // CAMARA 1.0.0 / 2.x
+    "number-verification:verify",
+    "number-verification:device-phone-number:read",
+    // CAMARA 0.3.x
+    "number-verification-verify-read",
+    "number-verification-share-read",
+    // the seed-004 (Telefónica) profile
+    "number-verification:read",
+];
+
+pub const OPENID: &str = "openid";
+
+/// Scopes that are understood but grant nothing here: `offline_access` (no refresh tokens for
+/// Number Verification, ICM "Offline Access") is dropped from the grant rather than refused.
+const IGNORED: &[&str] = &["offline_access"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("scope is required")]
+    Missing,
+    #[error("unknown scope `{0}`")]
+    Unknown(String),
+    #[error("exactly one purpose (dpv:<Purpose>) is required with Number Verification scopes")]
+    PurposeMissing,
+    #[error("only one purpose (dpv:<Purpose>) may be given")]
+    PurposeDoubled,
+    #[error("the purpose `{0}` is malformed")]
+    PurposeMalformed(String),
+    #[error("the client is not registered for `{0}`")]
+    NotAllowed(String),
+}
+
+/// A parsed, checked scope request: `openid`, at most one purpose, API scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeSet {
+    pub openid: bool,
+    pub purpose: Option<String>,
+    pub api: BTreeSet<String>,
+}
+
+impl ScopeSet {
+    /// Parse a space-separated `scope` parameter (RFC 6749 §3.3).
+    pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        let mut set = ScopeSet {
+            openid: false,
+            purpose: None,
+            api: BTreeSet::new(),
+        };
+        let mut any = false;
+        for s in raw.split(' ').filter(|s| !s.is_empty()) {
+            any = true;
+            if s == OPENID {
+                set.openid = true;
+            } else if let Some(p) = s.strip_prefix("dpv:") {
+                // ICM "Purpose as a scope": `dpv:<dpvValue>`, a W3C DPV purpose name.
+                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(ScopeError::PurposeMalformed(s.to_owned()));
+                }
+                if set.purpose.as_deref().is_some_and(|old| old != s) {
+                    return Err(ScopeError::PurposeDoubled);
+                }
+                set.purpose = Some(s.to_owned());
+            } else if API_SCOPES.contains(&s) {
+                set.api.insert(s.to_owned());
+            } else if IGNORED.contains(&s) {
+                continue;
+            } else {
+                return Err(ScopeError::Unknown(s.to_owned()));
+            }
+        }
+        if !any {
+            return Err(ScopeError::Missing);
+        }
+        if !set.api.is_empty() && set.purpose.is_none() {
+            return Err(ScopeError::PurposeMissing);
+        }
+        Ok(set)
+    }
+
+    /// Refuse anything the client is not registered for.
+    pub fn check_allowed(&self, scopes: &[String], purposes: &[String]) -> Result<(), ScopeError> {
+        if let Some(s) = self.api.iter().find(|s| !scopes.contains(s)) {
+            return Err(ScopeError::NotAllowed(s.clone()));
+        }
+        if let Some(p) = self.purpose.as_ref().filter(|p| !purposes.contains(p)) {
+            return Err(ScopeError::NotAllowed(p.clone()));
+        }
+        Ok(())
+    }
+
+    /// The granted scope string, in a stable order.
+    pub fn to_scope_string(&self) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        if self.openid {
+            out.push(OPENID);
+        }
+        if let Some(p) = &self.purpose {
+            out.push(p);
+        }
+        out.extend(self.api.iter().map(String::as_str));
+        out.join(" ")
+    }
+
+    pub fn has_api_scope(&self) -> bool {
+        !self.api.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn number_verification_needs_exactly_one_purpose() {
+        assert_eq!(
+            ScopeSet::parse("openid number-verification:verify"),
+            Err(ScopeError::PurposeMissing)
+        );
+        assert_eq!(
+            ScopeSet::parse(
+                "openid dpv:FraudPreventionAndDetection dpv:Marketing number-verification:verify"
+            ),
+            Err(ScopeError::PurposeDoubled)
+        );
+        let s =
+            ScopeSet::parse("openid dpv:FraudPreventionAndDetection number-verification:verify")
+                .unwrap();
+        assert_eq!(
+            s.to_scope_string(),
+            "openid dpv:FraudPreventionAndDetection number-verification:verify"
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_scopes_are_refused() {
+        assert_eq!(
+            ScopeSet::parse("openid admin"),
+            Err(ScopeError::Unknown("admin".into()))
+        );
+        assert!(matches!(
+            ScopeSet::parse("openid dpv:"),
+            Err(ScopeError::PurposeMalformed(_))
+        ));
+        assert_eq!(ScopeSet::parse("  "), Err(ScopeError::Missing));
+    }
+
+    #[test]
+    fn openid_alone_needs_no_purpose_and_offline_access_grants_nothing() {
+        let s = ScopeSet::parse("openid offline_access").unwrap();
+        assert_eq!(s.to_scope_string(), "openid");
+    }
+
+    #[test]
+    fn registration_limits_scopes_and_purposes() {
+        let s =
+            ScopeSet::parse("openid dpv:FraudPreventionAndDetection number-verification:verify")
+                .unwrap();
+        let ok_scopes = vec!["number-verification:verify".to_string()];
+        let ok_purposes = vec!["dpv:FraudPreventionAndDetection".to_string()];
+        assert!(s.check_allowed(&ok_scopes, &ok_purposes).is_ok());
+        assert!(s.check_allowed(&[], &ok_purposes).is_err());
+        assert!(s
+            .check_allowed(&ok_scopes, &["dpv:Marketing".to_string()])
+            .is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_round_trips(raw in "[ a-z:0-9A-Z_-]{0,80}") {
+            if let Ok(s) = ScopeSet::parse(&raw) {
+                prop_assert_eq!(ScopeSet::parse(&s.to_scope_string()).unwrap(), s);
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Building and running the server: `Application::build` binds (port 0 works) and reports the
+//! address; [`configure`] is the one route table used by `main` and by the tests.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use nv_store::{Clock, MemoryStore, Store, SystemClock};
+use nv_token::{EncryptionKey, SigningAlg};
+use tracing_actix_web::TracingLogger;
+
+use crate::clients::ClientRegistry;
+use crate::config::{AuthMethod, ClientSettings, Mode, Settings, StaticEntry};
+use crate::endpoints;
+use crate::keys::{self, read_jwks_file, KeyFileError};
+use crate::network::{ChainResolver, IdentityResolver, StaticTable};
+use crate::protocol::scope::API_SCOPES;
+use crate::recipient::RecipientKey;
+use crate::state::AppState;
+
+/// The demo client registered in dev mode (docs/configuration.md, "Dev defaults").
+pub const DEMO_CLIENT_ID: &str = "demo-app";
+/// Its private key for `private_key_jwt`, written to `keys/` for the demo relying party.
+pub const DEMO_CLIENT_KEY_FILE: &str = "demo-app.jwk";
+pub const DEMO_PURPOSES: &[&str] = &[
+    "dpv:FraudPreventionAndDetection",
+    "dpv:IdentityVerification",
+    "dpv:RequestedServiceProvision",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("key material: {0}")]
+    Keys(#[from] KeyFileError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("shared store: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What tests (and the local stack) may inject instead of building from configuration.
+pub struct Dependencies {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Application {
+    local_addr: SocketAddr,
+    issuer: String,
+    server: Server,
+}
+
+impl Application {
+    /// Build from configuration alone.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = connect_store(&settings, clock.clone()).await?;
+        Self::build_with(settings, Dependencies { store, clock }).await
+    }
+
+    pub async fn build_with(
+        mut settings: Settings,
+        deps: Dependencies,
+    ) -> Result<Self, StartupError> {
+        settings.validate()?;
+        let addr = SocketAddr::new(settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let issuer = settings
+            .server
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+
+        if settings.mode == Mode::Dev {
+            apply_dev_defaults(&mut settings, &issuer)?;
+        }
+        let signing = keys::load_signing_keys(&settings)?;
+        let pairwise_salt = keys::pairwise_salt(&settings)?;
+        let clients = ClientRegistry::from_settings(&settings, &settings.clients)?;
+        let recipient = match (
+            &settings.access_token.encryption_key_file,
+            &settings.access_token.encryption_jwks_uri,
+        ) {
+            (Some(file), _) => {
+                let path = settings.key_path(file);
+                let jwks = read_jwks_file(&path)?;
+                let key = jwks
+                    .iter()
+                    .find_map(|j| {
+                        let public = if j.key_type() == "oct" {
+                            Ok(j.clone())
+                        } else {
+                            j.to_public_key()
+                        };
+                        EncryptionKey::from_jwk(&public.ok()?, settings.access_token.key_management)
+                            .ok()
+                    })
+                    .ok_or_else(|| KeyFileError::Unreadable {
+                        path: path.display().to_string(),
+                        reason: "no usable encryption key".into(),
+                    })?;
+                RecipientKey::Static(Arc::new(key))
+            }
+            (None, Some(uri)) => {
+                RecipientKey::remote(uri.clone(), settings.access_token.key_management)
+            }
+            (None, None) => unreachable!("validate() requires one of them"),
+        };
+        let resolvers: Vec<Box<dyn IdentityResolver>> = vec![Box::new(StaticTable::new(
+            settings.network.static_table.clone(),
+        ))];
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(2))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        };
+        let state = web::Data::new(AppState {
+            playground: settings.playground(),
+            playground_numbers: settings
+                .network
+                .playground_numbers
+                .iter()
+                .cloned()
+                .collect::<HashSet<_>>(),
+            issuer: issuer.clone(),
+            signing,
+            recipient,
+            clients,
+            resolver: Box::new(ChainResolver(resolvers)),
+            store: deps.store,
+            clock: deps.clock,
+            pairwise_salt,
+            http,
+            settings,
+        });
+        tracing::info!(
+            server.address = %local_addr,
+            server.issuer = %issuer,
+            server.playground = state.playground,
+            keys.signing_kid = state.signing.current().kid(),
+            "authorization server ready"
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(configure)
+        })
+        .workers(workers)
+        .shutdown_timeout(5)
+        .listen(listener)
+        .map_err(|e| StartupError::Bind {
+            addr: local_addr.to_string(),
+            source: e,
+        })?
+        .run();
+        Ok(Self {
+            local_addr,
+            issuer,
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn connect_store(
+    settings: &Settings,
+    _clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StartupError> {
+    match settings.store.url.as_str() {
+        "" | "memory" => Ok(Arc::new(MemoryStore::new(_clock))),
+        other => Err(StartupError::Store(format!(
+            "unsupported store URL `{other}` (use `memory`)"
+        ))),
+    }
+}
+
+/// Dev mode: a demo client, the loopback addresses mapped to a test number. Never in production.
+fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), StartupError> {
+    if settings.clients.is_empty() && settings.dev.demo_client {
+        let key_path = settings.key_path(DEMO_CLIENT_KEY_FILE.as_ref());
+        if !key_path.exists() {
+            keys::generate_key_file(&key_path, SigningAlg::RS256)?;
+            tracing::warn!(key.path = %key_path.display(), "dev mode: generated the demo client's private_key_jwt key");
+        }
+        let public: Vec<serde_json::Value> = read_jwks_file(&key_path)?
+            .iter()
+            .filter_map(|j| j.to_public_key().ok())
+            .map(|j| serde_json::Value::Object(j.as_ref().clone()))
+            .collect();
+        settings.clients.push(ClientSettings {
+            id: DEMO_CLIENT_ID.into(),
+            redirect_uris: vec![format!("{issuer}/demo/callback")],
+            auth_methods: vec![
+                AuthMethod::PrivateKeyJwt,
+                AuthMethod::ClientSecretBasic,
+                AuthMethod::ClientSecretPost,
+            ],
+            secret: Some(settings.dev.demo_client_secret.clone()),
+            jwks: Some(serde_json::json!({ "keys": public })),
+            jwks_uri: None,
+            jwks_file: None,
+            scopes: API_SCOPES.iter().map(|s| s.to_string()).collect(),
+            purposes: DEMO_PURPOSES.iter().map(|s| s.to_string()).collect(),
+            sector_identifier: None,
+            id_token_signed_response_alg: None,
+        });
+    }
+    if settings.network.static_table.is_empty() {
+        for net in ["127.0.0.1/32", "::1/128"] {
+            settings.network.static_table.push(StaticEntry {
+                network: net.parse().expect("valid"),
+                ports: None,
+                msisdn: settings.dev.loopback_msisdn.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The route table.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    endpoints::configure(cfg);
+}

@@ -1,0 +1,63 @@
+//! Everything a request handler needs, built once at start-up.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use nv_store::{Clock, Store};
+use nv_token::{PhoneNumber, SigningKeys};
+
+use crate::clients::ClientRegistry;
+use crate::config::{Secret, Settings};
+use crate::network::IdentityResolver;
+use crate::recipient::RecipientKey;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub issuer: String,
+    pub signing: SigningKeys,
+    pub recipient: RecipientKey,
+    pub clients: ClientRegistry,
+    pub resolver: Box<dyn IdentityResolver>,
+    pub playground: bool,
+    pub playground_numbers: HashSet<PhoneNumber>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub pairwise_salt: Secret,
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        self.endpoint("/token")
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Store key layout (relative; the store adds the deployment prefix). Secrets are hashed before
+/// they become keys, so a store dump reveals no usable code, token or assertion.
+pub mod keys {
+    use sha2::{Digest, Sha256};
+
+    fn h(s: &str) -> String {
+        hex::encode(Sha256::digest(s.as_bytes()))
+    }
+
+    pub fn code(code: &str) -> String {
+        format!("code:{}", h(code))
+    }
+
+    pub fn assertion_jti(client_id: &str, jti: &str) -> String {
+        format!("assertion-jti:{}:{}", h(client_id), h(jti))
+    }
+
+    pub fn access_token(token: &str) -> String {
+        format!("at:{}", h(token))
+    }
+}

@@ -1,0 +1,341 @@
+use std::sync::Arc;
+
+use authorization_server::config::{AuthMethod, ClientSettings, Mode, Secret, StaticEntry};
+use authorization_server::{Application, Dependencies, Settings};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use nv_store::{Clock, FakeClock, MemoryStore};
+use nv_token::{
+    AccessTokenClaims, ContentEncryption, DecryptionKeys, EncryptionAlg, OpenPolicy, SigningAlg,
+    SigningKey, VerificationKeys,
+};
+use serde_json::{json, Value};
+
+pub const RP_REDIRECT: &str = "https://rp.example/cb";
+pub const PUBLIC_REDIRECT: &str = "https://app.example/cb";
+pub const PURPOSE: &str = "dpv:FraudPreventionAndDetection";
+pub const NV_SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
+pub const LOOPBACK_NUMBER: &str = "+99012345678";
+pub const AUDIENCE: &str = "https://nv.example";
+pub const SECRET: &str = "s3cret-value";
+pub const VERIFIER: &str = "test-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+pub const CHALLENGE: &str = "nw4Cig7sk_DT0QSX9Qn-3UKs33fmbbp8bRuv1b5-wXw";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: FakeClock,
+    pub rp_key: SigningKey,
+    pub rs_keys: DecryptionKeys,
+    pub keys_dir: tempfile::TempDir,
+}
+
+#[derive(Default)]
+pub struct Builder {
+    pub trusted_proxies: Vec<&'static str>,
+    pub no_loopback: bool,
+    pub playground: bool,
+    pub mode_production: bool,
+    pub extra_signing: bool,
+}
+
+pub fn entry(net: &str, ports: Option<&str>, msisdn: &str) -> StaticEntry {
+    StaticEntry {
+        network: authorization_server::config::parse_ip_or_net(net).unwrap(),
+        ports: ports.map(|p| p.parse().unwrap()),
+        msisdn: msisdn.parse().unwrap(),
+    }
+}
+
+fn client(id: &str, redirect: &str, methods: Vec<AuthMethod>) -> ClientSettings {
+    ClientSettings {
+        id: id.into(),
+        redirect_uris: vec![redirect.into()],
+        auth_methods: methods,
+        secret: None,
+        jwks: None,
+        jwks_uri: None,
+        jwks_file: None,
+        scopes: vec![
+            "number-verification:verify".into(),
+            "number-verification:device-phone-number:read".into(),
+        ],
+        purposes: vec![PURPOSE.into()],
+        sector_identifier: None,
+        id_token_signed_response_alg: None,
+    }
+}
+
+impl Builder {
+    pub fn settings(&self, keys_dir: &std::path::Path, rp_key: &SigningKey) -> Settings {
+        let mut s = Settings {
+            mode: if self.mode_production {
+                Mode::Production
+            } else {
+                Mode::Dev
+            },
+            ..Settings::default()
+        };
+        s.server.port = 0;
+        s.server.trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        s.keys.dir = keys_dir.to_path_buf();
+        if self.extra_signing {
+            s.keys.signing = vec!["new.jwk".into(), "old.jwk".into()];
+        }
+        s.access_token.audience = AUDIENCE.into();
+        s.access_token.encryption_key_file = Some("rs.public.json".into());
+        s.access_token.encryption_jwks_uri = None;
+        s.subject.pairwise_salt = Some(Secret::new("test-salt"));
+        s.network.playground = Some(self.playground);
+        let mut table = vec![
+            entry("100.64.0.1", Some("1024-2047"), "+99011110001"),
+            entry("100.64.0.1", Some("2048-4095"), "+99011110002"),
+            entry("2001:db8::/32", None, "+99011110003"),
+            entry("198.51.100.7", None, "+99011110004"),
+        ];
+        if !self.no_loopback {
+            table.push(entry("127.0.0.1", None, LOOPBACK_NUMBER));
+        }
+        s.network.static_table = table;
+        let mut jwt = client("rp-jwt", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
+        jwt.jwks = Some(json!({"keys": [Value::Object(rp_key.public_jwk().as_ref().clone())]}));
+        let mut secret = client(
+            "rp-secret",
+            RP_REDIRECT,
+            vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+        );
+        secret.secret = Some(Secret::new(SECRET));
+        let mut basic_only = client(
+            "rp-basic-only",
+            RP_REDIRECT,
+            vec![AuthMethod::ClientSecretBasic],
+        );
+        basic_only.secret = Some(Secret::new(SECRET));
+        let public = client("rp-public", PUBLIC_REDIRECT, vec![AuthMethod::None]);
+        let mut other_sector = client(
+            "rp-other",
+            "https://other.example/cb",
+            vec![AuthMethod::ClientSecretBasic],
+        );
+        other_sector.secret = Some(Secret::new(SECRET));
+        s.clients = vec![jwt, secret, basic_only, public, other_sector];
+        s
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        self.try_spawn().await.expect("the server starts")
+    }
+
+    pub async fn try_spawn(self) -> Result<TestApp, authorization_server::StartupError> {
+        let keys_dir = tempfile::tempdir().unwrap();
+        let (rp_key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let rs_private = EncryptionAlg::RsaOaep256.generate().unwrap();
+        let rs_keys = DecryptionKeys::from_jwks(std::slice::from_ref(&rs_private)).unwrap();
+        std::fs::write(
+            keys_dir.path().join("rs.public.json"),
+            rs_keys.public_jwks().to_string(),
+        )
+        .unwrap();
+        if self.mode_production {
+            // Production refuses to generate keys: provide them like an operator would.
+            let jwk = SigningAlg::RS256.generate().unwrap();
+            std::fs::write(keys_dir.path().join("as-signing.jwk"), jwk.to_string()).unwrap();
+        }
+        if self.extra_signing {
+            std::fs::write(
+                keys_dir.path().join("old.jwk"),
+                SigningAlg::RS256.generate().unwrap().to_string(),
+            )
+            .unwrap();
+            std::fs::write(
+                keys_dir.path().join("new.jwk"),
+                SigningAlg::RS256.generate().unwrap().to_string(),
+            )
+            .unwrap();
+        }
+        let settings = self.settings(keys_dir.path(), &rp_key);
+        let clock = FakeClock::starting_now();
+        let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+        let app = Application::build_with(
+            settings,
+            Dependencies {
+                store,
+                clock: Arc::new(clock.clone()),
+            },
+        )
+        .await?;
+        let base = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until_stopped());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Ok(TestApp {
+            base,
+            http,
+            clock,
+            rp_key,
+            rs_keys,
+            keys_dir,
+        })
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    Builder::default().spawn().await
+}
+
+/// Query pairs of a redirect's `Location`.
+pub fn location_params(resp: &reqwest::Response) -> Vec<(String, String)> {
+    let loc = resp
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap();
+    url::Url::parse(loc)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn b64_json(part: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn authorize(&self, params: &[(&str, &str)]) -> reqwest::Response {
+        self.authorize_with(params, &[]).await
+    }
+
+    pub async fn authorize_with(
+        &self,
+        params: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.get(self.url("/authorize")).query(params);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The standard request of the private_key_jwt client, with `extra` added or replacing.
+    pub fn std_params<'a>(&self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut p: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", "rp-jwt"),
+            ("redirect_uri", RP_REDIRECT),
+            ("scope", NV_SCOPE),
+            ("state", "st-123"),
+            ("nonce", "n-456"),
+            ("prompt", "none"),
+        ];
+        for (k, v) in extra {
+            p.retain(|(pk, _)| pk != k);
+            p.push((k, v));
+        }
+        p
+    }
+
+    /// Run /authorize and return the code.
+    pub async fn code(&self, extra: &[(&str, &str)]) -> String {
+        let resp = self.authorize(&self.std_params(extra)).await;
+        assert_eq!(resp.status(), 302, "authorize failed");
+        let pairs = location_params(&resp);
+        param(&pairs, "code")
+            .unwrap_or_else(|| panic!("no code in {pairs:?}"))
+            .to_owned()
+    }
+
+    pub fn assertion_claims(&self, client_id: &str) -> Value {
+        let now = self.clock.now();
+        json!({
+            "iss": client_id, "sub": client_id, "aud": self.url("/token"),
+            "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    pub fn assertion(&self, claims: &Value) -> String {
+        self.rp_key.sign_json(Some("JWT"), claims).unwrap()
+    }
+
+    pub async fn token_form(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Redeem `code` for rp-jwt with a fresh assertion.
+    pub async fn redeem(&self, code: &str) -> reqwest::Response {
+        let assertion = self.assertion(&self.assertion_claims("rp-jwt"));
+        self.token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", RP_REDIRECT),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ])
+        .await
+    }
+
+    pub async fn jwks(&self) -> VerificationKeys {
+        let doc: Value = self
+            .http
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        VerificationKeys::from_jwks(&doc).unwrap()
+    }
+
+    /// Open an access token as the resource server would.
+    pub async fn open(&self, token: &str, audience: &str) -> AccessTokenClaims {
+        let keys = self.jwks().await;
+        let policy = OpenPolicy {
+            issuer: &self.base,
+            audience,
+            key_management: &[EncryptionAlg::RsaOaep256],
+            content: &[ContentEncryption::A256GCM],
+            signing: &SigningAlg::ALL,
+            now: self.clock.now(),
+            leeway: 0,
+        };
+        nv_token::open(token, &self.rs_keys, &keys, &policy).expect("the access token opens")
+    }
+
+    pub async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.expect("a JSON error body");
+        (
+            status,
+            body["error"].as_str().unwrap_or("").to_owned(),
+            body["error_description"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real authorization server on port 0, spoken to over HTTP.
+
+mod helpers;
+
+mod authorize;
+mod client_auth;
+mod discovery;
+mod keys;
+mod network;
+mod token;
+mod userinfo;
