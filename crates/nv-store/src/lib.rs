@@ -11,16 +11,25 @@
 //!
 //! Keys are plain strings; each backend adds its own deployment prefix. Every value expires.
 //! Time is injected through [`Clock`], so expiry is tested by moving a [`FakeClock`].
+//!
+//! Backends: [`MemoryStore`] (one process, the default) and [`RedisStore`] (several replicas);
+//! [`connect_store`] picks one from the configured URL. With the `testing` feature,
+//! [`testing::RedisServer`] starts a throw-away `redis-server` for tests.
 
 mod clock;
 mod memory;
+mod redis_store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use memory::MemoryStore;
+pub use redis_store::{RedisOptions, RedisStore, RECONNECT_MAX_DELAY};
 
 /// A store operation failed. Callers map this to `temporarily_unavailable` / 503, never to success.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,4 +66,86 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by the configured URL: `memory` (or empty) for the in-process
+/// [`MemoryStore`] — `prefix` is then irrelevant, nothing is shared — and `redis://…` /
+/// `rediss://…` (TLS) for a [`RedisStore`] with `prefix` and default timeouts.
+///
+/// Returns within about a second even when Redis is down (the Redis store then starts
+/// disconnected and reconnects on demand). Errors are start-up configuration errors; their
+/// message never quotes the URL, which may carry a password.
+pub async fn connect_store(
+    url: &str,
+    prefix: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let url = url.trim();
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        None if url.is_empty() || url.eq_ignore_ascii_case("memory") => {
+            Ok(Arc::new(MemoryStore::new(clock)))
+        }
+        Some("redis" | "rediss") => {
+            let options = RedisOptions {
+                prefix: prefix.to_owned(),
+                ..RedisOptions::default()
+            };
+            Ok(Arc::new(RedisStore::connect(url, options).await?))
+        }
+        other => Err(StoreError::Unavailable(format!(
+            "unsupported store URL{}: expected `memory`, `redis://[user:password@]host[:port][/db]` \
+             or `rediss://…` (TLS)",
+            other.map(|s| format!(" scheme `{s}`")).unwrap_or_default()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(FakeClock::new(0))
+    }
+
+    #[tokio::test]
+    async fn memory_and_an_empty_url_give_the_memory_store() {
+        for url in ["memory", "", " MEMORY "] {
+            let store = connect_store(url, "nv:", clock()).await.unwrap();
+            assert!(store
+                .put_if_absent("k", b"v", Duration::from_secs(5))
+                .await
+                .unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_is_a_clear_error_without_the_url() {
+        let err = connect_store("postgres://user:s3cret@db/nv", "nv:", clock())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("scheme `postgres`"), "{err}");
+        assert!(err.contains("redis://"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+
+        let err = connect_store("localhost:6379", "nv:", clock())
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("unsupported store URL"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_redis_url_gives_a_redis_store_even_when_redis_is_down() {
+        // Nothing listens on port 1: the store starts disconnected instead of failing.
+        let store = connect_store("redis://127.0.0.1:1", "nv:", clock())
+            .await
+            .unwrap();
+        assert!(store.ping().await.is_err());
+    }
 }

@@ -1,0 +1,491 @@
+//! The shared store on Redis, for several replicas behind a load balancer.
+//!
+//! # Connection and outages
+//!
+//! One [`redis::aio::ConnectionManager`] per store: a multiplexed connection (all requests of a
+//! process share one socket) that replaces itself when the socket breaks. It is created *lazily*:
+//! [`RedisStore::connect`] checks the URL, then tries one `PING` bounded by
+//! [`RedisOptions::connect_timeout`]. If Redis does not answer, the store is still returned (and a
+//! warning logged) — it starts disconnected and connects on the next operation. Failing start-up
+//! instead would turn a short Redis outage during a rolling deploy into crash-looping servers, and a
+//! server that starts disconnected reports it through readiness ([`Store::ping`]) anyway. Once Redis
+//! is back, the next operation after the reconnect back-off (at most [`RECONNECT_MAX_DELAY`])
+//! succeeds: no restart is needed.
+//!
+//! The manager only reconnects by itself after *I/O* errors. When setting up a connection fails
+//! otherwise — a refused password (e.g. during a password rotation), a failed TLS handshake — it
+//! keeps answering that error forever (checked against redis 1.8: the store never recovered in
+//! the test `redis_store_recovers_from_a_failed_connection_handshake` without this). So the store
+//! replaces its manager after any error that is neither I/O nor a timeout, at most once per
+//! [`RECONNECT_MAX_DELAY`] so a persistent server-side error (e.g. `OOM`) cannot cause a
+//! reconnection storm.
+//!
+//! Every operation is bounded by [`RedisOptions::op_timeout`] (→ [`StoreError::Timeout`]), so a
+//! black-holed connection cannot hold a request for longer than that. An `Err` means *the outcome
+//! is unknown* (the command may still have been applied, e.g. a `SET NX` or `GETDEL` that reached
+//! Redis just before the timeout). Callers treat it as failure, which is always the safe direction:
+//! a code or single-use mark is at worst lost, never accepted twice.
+//!
+//! # Key layout
+//!
+//! Keys given to the [`Store`] trait are relative; the store prepends [`RedisOptions::prefix`]
+//! (`nv:` by default), so several deployments can share one Redis. Every key is written with a
+//! millisecond expiry (`PX`, at least 1 ms): nothing in Redis outlives its protocol window.
+//!
+//! Expiry follows the Redis server's clock, not the injected [`crate::Clock`]; the tests use short
+//! real TTLs for this backend.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ErrorKind, RedisError, Value};
+
+use crate::{Store, StoreError};
+
+/// Longest pause between two reconnection attempts. Short, so service resumes within about a
+/// second of Redis coming back; each attempt is one TCP connect, cheap for Redis.
+pub const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// Connection attempts per reconnection before the manager reports the failure. Few, so a
+/// failure that only a new manager can fix (see the module documentation) surfaces quickly; an
+/// I/O failure starts the next reconnection on the next operation anyway.
+const RECONNECT_ATTEMPTS: usize = 3;
+
+/// How long a `SCAN` listing may take in total, in multiples of the per-operation timeout. A
+/// listing is several round trips (one per `SCAN` page and one `MGET` per page).
+const SCAN_TIMEOUT_FACTOR: u32 = 10;
+
+/// Keys per `SCAN` step: the hint Redis uses to size each page of a cursor walk.
+const SCAN_COUNT: usize = 100;
+
+/// Redis refuses expiries that overflow its millisecond clock; a century is far beyond any
+/// protocol window and far below that limit.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+
+/// Settings of a [`RedisStore`]; every field has a sensible default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// Prepended to every key (default `nv:`), so deployments sharing one Redis cannot see each
+    /// other's codes or replay marks. Must not be empty.
+    pub prefix: String,
+    /// Bound on every operation, including waiting for a reconnection (default 500 ms).
+    pub op_timeout: Duration,
+    /// Bound on the start-up connection check and on each connection attempt (default 1 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "nv:".to_owned(),
+            op_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The [`Store`] on Redis. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Arc<Connection>,
+    prefix: String,
+    op_timeout: Duration,
+    /// `host:port` only: the URL may carry a password, so it is never kept for display.
+    addr: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("addr", &self.addr)
+            .field("prefix", &self.prefix)
+            .field("op_timeout", &self.op_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Opens a store on `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` for
+    /// TLS). Returns within about `connect_timeout`: an invalid URL or empty prefix is an error,
+    /// an unreachable Redis is not (the store starts disconnected and reconnects on demand; see
+    /// the module documentation for why).
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        if options.prefix.is_empty() {
+            return Err(StoreError::Unavailable(
+                "the Redis key prefix must not be empty (several deployments may share one \
+                 Redis; use e.g. `nv:`)"
+                    .to_owned(),
+            ));
+        }
+        // The redis crate's parse errors may quote the URL, which can contain a password.
+        let client = Client::open(url).map_err(|_| {
+            StoreError::Unavailable(
+                "invalid Redis URL: expected redis://[user:password@]host[:port][/db] or \
+                 rediss://… for TLS"
+                    .to_owned(),
+            )
+        })?;
+        let addr = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.op_timeout))
+            .set_number_of_retries(RECONNECT_ATTEMPTS)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = Connection::new(client, config)?;
+        let store = Self {
+            conn: Arc::new(conn),
+            prefix: options.prefix,
+            op_timeout: options.op_timeout,
+            addr,
+        };
+
+        let check = store.with_timeout(options.connect_timeout, store.ping_once());
+        match check.await {
+            Ok(()) => tracing::info!(redis.addr = %store.addr, "connected to Redis"),
+            Err(e) => tracing::warn!(
+                redis.addr = %store.addr,
+                error = %e,
+                "Redis is not reachable at start-up; starting disconnected, will reconnect on demand"
+            ),
+        }
+        Ok(store)
+    }
+
+    /// The absolute key in Redis for a relative key of the trait.
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn with_timeout<T>(
+        &self,
+        limit: Duration,
+        op: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(limit, op).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.is_timeout() => Err(StoreError::Timeout(limit)),
+            Ok(Err(e)) => Err(StoreError::Unavailable(describe(&e))),
+            Err(_elapsed) => Err(StoreError::Timeout(limit)),
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.with_timeout(self.op_timeout, self.conn.query(cmd))
+            .await
+    }
+
+    async fn ping_once(&self) -> Result<(), RedisError> {
+        let _: String = self.conn.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    async fn scan_all(&self, pattern: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        // A BTreeMap because SCAN may return a key twice, and to list in key order like the
+        // memory store.
+        let mut found = BTreeMap::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT),
+                )
+                .await?;
+            if !keys.is_empty() {
+                // Keys may expire between SCAN and MGET: their values come back nil and are
+                // skipped.
+                let values: Vec<Option<Vec<u8>>> = self.run(redis::cmd("MGET").arg(&keys)).await?;
+                for (key, value) in keys.into_iter().zip(values) {
+                    let (Some(value), Ok(key)) = (value, String::from_utf8(key)) else {
+                        continue;
+                    };
+                    if let Some(relative) = key.strip_prefix(&self.prefix) {
+                        found.insert(relative.to_owned(), value);
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(found.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The current connection manager, replaced when it cannot recover by itself.
+struct Connection {
+    client: Client,
+    config: ConnectionManagerConfig,
+    current: Mutex<Current>,
+}
+
+struct Current {
+    manager: ConnectionManager,
+    generation: u64,
+    created: Instant,
+}
+
+impl Connection {
+    fn new(client: Client, config: ConnectionManagerConfig) -> Result<Self, StoreError> {
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        Ok(Self {
+            client,
+            config,
+            current: Mutex::new(Current {
+                manager,
+                generation: 0,
+                created: Instant::now(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Current> {
+        // Only whole-value assignments happen under the lock: a poisoned one is still consistent.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, RedisError> {
+        // The manager is a cheap handle (an `Arc`); cloning it keeps the lock short.
+        let (mut manager, generation) = {
+            let current = self.lock();
+            (current.manager.clone(), current.generation)
+        };
+        let result = cmd.query_async(&mut manager).await;
+        if let Err(e) = &result {
+            if !e.is_io_error() && !e.is_timeout() {
+                self.replace(generation);
+            }
+        }
+        result
+    }
+
+    /// Starts a fresh (lazy) manager unless another caller already did or the current one is
+    /// younger than [`RECONNECT_MAX_DELAY`].
+    fn replace(&self, failed_generation: u64) {
+        let mut current = self.lock();
+        if current.generation != failed_generation
+            || current.created.elapsed() < RECONNECT_MAX_DELAY
+        {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(manager) => {
+                tracing::info!("replacing the Redis connection after a non-I/O failure");
+                *current = Current {
+                    manager,
+                    generation: failed_generation + 1,
+                    created: Instant::now(),
+                };
+            }
+            // Only fails for configurations rejected up front in `Connection::new`.
+            Err(e) => tracing::warn!(error = %describe(&e), "cannot replace the Redis connection"),
+        }
+    }
+}
+
+/// `PX` argument: at least 1 ms, because `PX 0` is an error and a key without expiry must never
+/// exist; capped below Redis's overflow limit.
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_TTL_MS)
+}
+
+/// Escapes glob metacharacters so a prefix matches literally in `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A description of a Redis failure for logs and errors. Built from the error's category only:
+/// the crate's own messages can quote the command, i.e. key names (hashed identifiers).
+fn describe(e: &RedisError) -> String {
+    if e.is_connection_refusal() {
+        "connection refused".to_owned()
+    } else if e.is_connection_dropped() {
+        "connection lost".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_io_error() {
+        "I/O error".to_owned()
+    } else if let Some(code) = e.code() {
+        // Server error codes are fixed words such as `NOAUTH`, `WRONGPASS`, `LOADING`, `OOM`.
+        format!("Redis error {code}")
+    } else {
+        match e.kind() {
+            ErrorKind::AuthenticationFailed => "authentication failed".to_owned(),
+            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
+                "unexpected reply from Redis".to_owned()
+            }
+            kind => format!("Redis client error ({kind:?})"),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        // One command: the existence check and the write cannot interleave with another
+        // replica's, so of racing first uses exactly one wins.
+        let reply: Value = self
+            .run(
+                redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms(ttl)),
+            )
+            .await?;
+        match reply {
+            Value::Okay => Ok(true),
+            Value::Nil => Ok(false),
+            // Anything else is not a "no": refusing keeps a replay from slipping through.
+            _ => Err(StoreError::Unavailable(
+                "unexpected reply from Redis to SET NX".to_owned(),
+            )),
+        }
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        // GETDEL (Redis ≥ 6.2) reads and deletes in one step: two racing redemptions of one
+        // authorization code cannot both get it.
+        self.run(redis::cmd("GETDEL").arg(self.key(key))).await
+    }
+
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.run(
+            redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms(ttl)),
+        )
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(redis::cmd("GET").arg(self.key(key))).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let removed: u64 = self.run(redis::cmd("DEL").arg(self.key(key))).await?;
+        Ok(removed > 0)
+    }
+
+    /// Walks `SCAN MATCH <prefix>*`; each round trip is bounded by the operation timeout and the
+    /// whole listing by ten times it.
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let pattern = format!("{}*", glob_escape(&self.key(prefix)));
+        let limit = self.op_timeout * SCAN_TIMEOUT_FACTOR;
+        match tokio::time::timeout(limit, self.scan_all(&pattern)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(StoreError::Timeout(limit)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_timeout(self.op_timeout, self.ping_once()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_at_least_one_millisecond() {
+        assert_eq!(ttl_ms(Duration::ZERO), 1);
+        assert_eq!(ttl_ms(Duration::from_micros(10)), 1);
+        assert_eq!(ttl_ms(Duration::from_millis(1500)), 1500);
+    }
+
+    #[test]
+    fn ttl_is_capped_below_redis_overflow() {
+        assert_eq!(ttl_ms(Duration::MAX), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn glob_metacharacters_match_literally() {
+        assert_eq!(glob_escape("nv:ip*[a]?\\"), "nv:ip\\*\\[a\\]\\?\\\\");
+        assert_eq!(glob_escape("nv:plain"), "nv:plain");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_url_is_refused_without_echoing_it() {
+        let err = RedisStore::connect("redis://:s3cret@[::1", RedisOptions::default())
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("invalid Redis URL"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_prefix_is_refused() {
+        let options = RedisOptions {
+            prefix: String::new(),
+            ..RedisOptions::default()
+        };
+        let err = RedisStore::connect("redis://127.0.0.1:1", options)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("prefix"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_at_start_up_gives_a_disconnected_store_in_bounded_time() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let started = std::time::Instant::now();
+        let options = RedisOptions {
+            connect_timeout: Duration::from_millis(300),
+            ..RedisOptions::default()
+        };
+        let store = RedisStore::connect("redis://127.0.0.1:1", options)
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(store.ping().await.is_err());
+        assert!(store
+            .put_if_absent("k", b"v", Duration::from_secs(1))
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn debug_output_shows_the_address_but_not_the_password() {
+        let store = RedisStore::connect(
+            "redis://user:s3cret@127.0.0.1:1/0",
+            RedisOptions {
+                connect_timeout: Duration::from_millis(100),
+                ..RedisOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let debug = format!("{store:?}");
+        assert!(debug.contains("127.0.0.1:1"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+}

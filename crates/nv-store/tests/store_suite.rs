@@ -1,0 +1,624 @@
+//! One behavioural suite, run against both backends (`memory_store::…` and `redis_store::…` tests), plus the
+//! Redis-only properties: key layout, prefixes, expiry on every key, outages and recovery.
+//!
+//! The Redis tests start their own `redis-server` (see `nv_store::testing`); without it they skip
+//! with a printed reason, unless `NV_REQUIRE_REDIS=1`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nv_store::testing::RedisServer;
+use nv_store::{FakeClock, MemoryStore, RedisOptions, RedisStore, Store, StoreError};
+use tokio::task::JoinSet;
+
+/// Long enough never to expire during a test.
+const LONG: Duration = Duration::from_secs(60);
+/// Short enough to wait out on a real Redis without slowing the suite down.
+const SHORT: Duration = Duration::from_millis(100);
+/// What `Subject::pass` waits (or advances) to outlive `SHORT`.
+const AFTER_SHORT: Duration = Duration::from_millis(250);
+const RACERS: usize = 200;
+
+/// How time passes for a backend: the memory store follows a fake clock, Redis its own clock.
+enum Time {
+    Fake(FakeClock),
+    Real,
+}
+
+struct Subject {
+    store: Arc<dyn Store>,
+    time: Time,
+    /// Keeps the server alive for the test's duration.
+    _redis: Option<RedisServer>,
+}
+
+impl Subject {
+    fn memory() -> Self {
+        let clock = FakeClock::starting_now();
+        Self {
+            store: Arc::new(MemoryStore::new(Arc::new(clock.clone()))),
+            time: Time::Fake(clock),
+            _redis: None,
+        }
+    }
+
+    async fn redis() -> Option<Self> {
+        let redis = RedisServer::start_or_skip()?;
+        Some(Self {
+            store: Arc::new(redis.store("suite:").await),
+            time: Time::Real,
+            _redis: Some(redis),
+        })
+    }
+
+    async fn pass(&self, d: Duration) {
+        match &self.time {
+            // The fake clock counts whole seconds: round up so `d` has fully passed.
+            Time::Fake(clock) => {
+                clock.advance(d.as_secs() as i64 + i64::from(d.subsec_nanos() > 0));
+            }
+            Time::Real => tokio::time::sleep(d).await,
+        }
+    }
+}
+
+/// Generates `memory_store::<case>` and `redis_store::<case>` for every case of the shared suite.
+macro_rules! shared_suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Subject::memory()).await;
+                }
+            )*
+        }
+        mod redis_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(subject) = super::Subject::redis().await else { return };
+                    super::$case(subject).await;
+                }
+            )*
+        }
+    };
+}
+
+shared_suite!(
+    put_if_absent_stores_only_the_first_use,
+    put_if_absent_succeeds_again_once_the_mark_expired,
+    put_replaces_the_value_and_get_reads_it,
+    values_expire_after_their_ttl_and_not_before,
+    take_returns_the_value_exactly_once,
+    concurrent_takes_give_the_value_to_exactly_one_caller,
+    concurrent_put_if_absent_admits_exactly_one_caller,
+    delete_reports_whether_something_was_removed,
+    scan_prefix_lists_live_entries_under_the_prefix_in_key_order,
+    scan_prefix_treats_glob_characters_literally,
+    binary_and_empty_values_round_trip,
+    ping_answers,
+);
+
+async fn put_if_absent_stores_only_the_first_use(s: Subject) {
+    assert!(s
+        .store
+        .put_if_absent("jti:1", b"first", LONG)
+        .await
+        .unwrap());
+    assert!(!s
+        .store
+        .put_if_absent("jti:1", b"second", LONG)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.store.get("jti:1").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    assert!(s
+        .store
+        .put_if_absent("jti:2", b"other", LONG)
+        .await
+        .unwrap());
+}
+
+async fn put_if_absent_succeeds_again_once_the_mark_expired(s: Subject) {
+    assert!(s
+        .store
+        .put_if_absent("jti:short", b"1", SHORT)
+        .await
+        .unwrap());
+    assert!(s.store.put_if_absent("jti:long", b"1", LONG).await.unwrap());
+    s.pass(AFTER_SHORT).await;
+    assert!(s
+        .store
+        .put_if_absent("jti:short", b"2", SHORT)
+        .await
+        .unwrap());
+    assert!(!s.store.put_if_absent("jti:long", b"2", LONG).await.unwrap());
+}
+
+async fn put_replaces_the_value_and_get_reads_it(s: Subject) {
+    assert_eq!(s.store.get("session").await.unwrap(), None);
+    s.store.put("session", b"v1", LONG).await.unwrap();
+    s.store.put("session", b"v2", LONG).await.unwrap();
+    assert_eq!(
+        s.store.get("session").await.unwrap().as_deref(),
+        Some(&b"v2"[..])
+    );
+}
+
+async fn values_expire_after_their_ttl_and_not_before(s: Subject) {
+    s.store.put("short", b"v", SHORT).await.unwrap();
+    s.store.put("long", b"v", LONG).await.unwrap();
+    s.store.put("code", b"v", SHORT).await.unwrap();
+    s.store.put("gone", b"v", SHORT).await.unwrap();
+    s.pass(AFTER_SHORT).await;
+    assert_eq!(s.store.get("short").await.unwrap(), None);
+    assert_eq!(s.store.take("code").await.unwrap(), None);
+    assert!(!s.store.delete("gone").await.unwrap());
+    assert_eq!(
+        s.store.get("long").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    let listed: Vec<String> = s
+        .store
+        .scan_prefix("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listed, ["long"]);
+}
+
+async fn take_returns_the_value_exactly_once(s: Subject) {
+    s.store.put("code:abc", b"grant", LONG).await.unwrap();
+    assert_eq!(
+        s.store.take("code:abc").await.unwrap().as_deref(),
+        Some(&b"grant"[..])
+    );
+    assert_eq!(s.store.take("code:abc").await.unwrap(), None);
+    assert_eq!(s.store.get("code:abc").await.unwrap(), None);
+    assert_eq!(s.store.take("code:never").await.unwrap(), None);
+}
+
+async fn concurrent_takes_give_the_value_to_exactly_one_caller(s: Subject) {
+    s.store.put("code:race", b"grant", LONG).await.unwrap();
+    let mut racers = JoinSet::new();
+    for _ in 0..RACERS {
+        let store = Arc::clone(&s.store);
+        racers.spawn(async move { store.take("code:race").await });
+    }
+    let winners = racers
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(winners, 1);
+}
+
+async fn concurrent_put_if_absent_admits_exactly_one_caller(s: Subject) {
+    let mut racers = JoinSet::new();
+    for i in 0..RACERS {
+        let store = Arc::clone(&s.store);
+        racers.spawn(async move {
+            store
+                .put_if_absent("jti:race", i.to_string().as_bytes(), LONG)
+                .await
+        });
+    }
+    let firsts = racers
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(firsts, 1);
+}
+
+async fn delete_reports_whether_something_was_removed(s: Subject) {
+    s.store.put("revoked", b"1", LONG).await.unwrap();
+    assert!(s.store.delete("revoked").await.unwrap());
+    assert!(!s.store.delete("revoked").await.unwrap());
+    assert_eq!(s.store.get("revoked").await.unwrap(), None);
+}
+
+async fn scan_prefix_lists_live_entries_under_the_prefix_in_key_order(s: Subject) {
+    s.store.put("ip:10.0.0.2", b"b", LONG).await.unwrap();
+    s.store.put("ip:10.0.0.1", b"a", LONG).await.unwrap();
+    s.store.put("ip:expired", b"x", SHORT).await.unwrap();
+    s.store.put("ipx", b"no", LONG).await.unwrap();
+    s.store.put("number:+990", b"no", LONG).await.unwrap();
+    s.pass(AFTER_SHORT).await;
+    assert_eq!(
+        s.store.scan_prefix("ip:").await.unwrap(),
+        [
+            ("ip:10.0.0.1".to_owned(), b"a".to_vec()),
+            ("ip:10.0.0.2".to_owned(), b"b".to_vec()),
+        ]
+    );
+    assert!(s.store.scan_prefix("none:").await.unwrap().is_empty());
+
+    // More than one SCAN page.
+    for i in 0..250 {
+        s.store
+            .put(&format!("many:{i:03}"), b"v", LONG)
+            .await
+            .unwrap();
+    }
+    let many = s.store.scan_prefix("many:").await.unwrap();
+    assert_eq!(many.len(), 250);
+    assert_eq!(many[0].0, "many:000");
+    assert_eq!(many[249].0, "many:249");
+}
+
+async fn scan_prefix_treats_glob_characters_literally(s: Subject) {
+    s.store.put("a*[b]?:1", b"literal", LONG).await.unwrap();
+    s.store
+        .put("aX[b]?:2", b"glob match only", LONG)
+        .await
+        .unwrap();
+    s.store
+        .put("a*b?:3", b"class match only", LONG)
+        .await
+        .unwrap();
+    let listed = s.store.scan_prefix("a*[b]?").await.unwrap();
+    assert_eq!(listed, [("a*[b]?:1".to_owned(), b"literal".to_vec())]);
+}
+
+async fn binary_and_empty_values_round_trip(s: Subject) {
+    let binary = [0u8, 255, 10, 13, 0xc3, 0x28];
+    s.store.put("bin", &binary, LONG).await.unwrap();
+    assert_eq!(
+        s.store.get("bin").await.unwrap().as_deref(),
+        Some(&binary[..])
+    );
+    s.store.put("empty", b"", LONG).await.unwrap();
+    assert_eq!(
+        s.store.take("empty").await.unwrap().as_deref(),
+        Some(&b""[..])
+    );
+    assert_eq!(s.store.take("empty").await.unwrap(), None);
+}
+
+async fn ping_answers(s: Subject) {
+    s.store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis only
+// ---------------------------------------------------------------------------------------------
+
+/// Outage bound asserted below: the default 500 ms operation timeout plus scheduling slack.
+const OUTAGE_BOUND: Duration = Duration::from_secs(2);
+
+async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Retries `ping` until it succeeds; returns how long recovery took.
+async fn wait_until_answering(store: &dyn Store, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if store.ping().await.is_ok() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "the store did not recover within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_keys_carry_the_deployment_prefix_and_always_an_expiry() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = redis.store("deploy-a:").await;
+    let mut raw = raw(&redis).await;
+
+    store.put("code:1", b"v", LONG).await.unwrap();
+    assert!(store
+        .put_if_absent("jti:1", b"v", Duration::from_millis(1500))
+        .await
+        .unwrap());
+    // Sub-millisecond and zero TTLs still get an expiry (1 ms), never a persistent key.
+    store.put("zero", b"v", Duration::ZERO).await.unwrap();
+    store
+        .put("tiny", b"v", Duration::from_micros(1))
+        .await
+        .unwrap();
+
+    let value: Option<Vec<u8>> = redis::cmd("GET")
+        .arg("deploy-a:code:1")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some(&b"v"[..]));
+
+    let pttl = |key: &'static str| {
+        let mut raw = raw.clone();
+        async move {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(key)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    let code = pttl("deploy-a:code:1").await;
+    assert!(code > 55_000 && code <= 60_000, "PTTL {code}");
+    let jti = pttl("deploy-a:jti:1").await;
+    assert!(jti > 0 && jti <= 1500, "PTTL {jti}");
+    // -2: already expired and gone; -1 would be a key without expiry.
+    for key in ["deploy-a:zero", "deploy-a:tiny"] {
+        let ms = pttl(key).await;
+        assert!(ms == -2 || (0..=1).contains(&ms), "{key}: PTTL {ms}");
+    }
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    for key in keys {
+        assert!(key.starts_with("deploy-a:"), "{key}");
+        let ms: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_ne!(ms, -1, "{key} has no expiry");
+    }
+}
+
+#[tokio::test]
+async fn redis_stores_with_different_prefixes_do_not_see_each_other() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let a = redis.store("deploy-a:").await;
+    let b = redis.store("deploy-b:").await;
+
+    a.put("code:1", b"a", LONG).await.unwrap();
+    assert!(a.put_if_absent("jti:1", b"a", LONG).await.unwrap());
+
+    assert_eq!(b.get("code:1").await.unwrap(), None);
+    assert_eq!(b.take("code:1").await.unwrap(), None);
+    assert!(!b.delete("code:1").await.unwrap());
+    assert!(b.scan_prefix("").await.unwrap().is_empty());
+    assert!(b.put_if_absent("jti:1", b"b", LONG).await.unwrap());
+
+    assert_eq!(a.get("code:1").await.unwrap().as_deref(), Some(&b"a"[..]));
+    let listed: Vec<String> = a
+        .scan_prefix("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listed, ["code:1", "jti:1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_take_raced_from_two_replicas_succeeds_exactly_once() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    // Two stores = two connections, as two server replicas would have.
+    let replicas: [Arc<dyn Store>; 2] = [
+        Arc::new(redis.store("nv:").await),
+        Arc::new(redis.store("nv:").await),
+    ];
+    replicas[0].put("code:x", b"grant", LONG).await.unwrap();
+    let mut racers = JoinSet::new();
+    for i in 0..RACERS {
+        let store = Arc::clone(&replicas[i % 2]);
+        racers.spawn(async move { store.take("code:x").await });
+    }
+    let winners = racers
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_some())
+        .count();
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test]
+async fn redis_outage_gives_errors_within_the_bound_and_service_resumes_after_restart() {
+    let Some(mut redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let store = redis.store("nv:").await;
+    assert!(store.put_if_absent("jti:before", b"1", LONG).await.unwrap());
+
+    redis.stop();
+    let mut timings = Vec::new();
+    macro_rules! must_fail_in_bound {
+        ($op:expr) => {{
+            let started = Instant::now();
+            let result = $op.await;
+            let took = started.elapsed();
+            timings.push(took);
+            let Err(err) = result else {
+                panic!(
+                    "{} succeeded while Redis was down: {result:?}",
+                    stringify!($op)
+                );
+            };
+            assert!(took < OUTAGE_BOUND, "{} took {took:?}", stringify!($op));
+            // Keys hold hashed identifiers: errors (which get logged) must not quote them.
+            let message = err.to_string();
+            assert!(
+                !message.contains("jti") && !message.contains("code"),
+                "{message}"
+            );
+        }};
+    }
+    // Twice: once while the reconnection is first attempted, once while it backs off.
+    for _ in 0..2 {
+        must_fail_in_bound!(store.put_if_absent("jti:during", b"1", LONG));
+        must_fail_in_bound!(store.take("code:1"));
+    }
+    must_fail_in_bound!(store.get("code:1"));
+    must_fail_in_bound!(store.put("code:1", b"1", LONG));
+    must_fail_in_bound!(store.delete("code:1"));
+    must_fail_in_bound!(store.scan_prefix("code:"));
+    must_fail_in_bound!(store.ping());
+    eprintln!(
+        "measured: operations while Redis was stopped failed after {:?} .. {:?}",
+        timings.iter().min().unwrap(),
+        timings.iter().max().unwrap()
+    );
+
+    redis.start_again();
+    let recovery = wait_until_answering(&store, Duration::from_secs(10)).await;
+    eprintln!("measured: recovery after restart (same store, no reconnect by hand): {recovery:?}");
+    // A fresh server has no data (nothing persisted in tests): the mark is gone, new ones work.
+    assert!(store.put_if_absent("jti:after", b"1", LONG).await.unwrap());
+    assert!(!store.put_if_absent("jti:after", b"1", LONG).await.unwrap());
+    store.put("code:after", b"v", LONG).await.unwrap();
+    assert_eq!(
+        store.take("code:after").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
+
+#[tokio::test]
+async fn redis_that_stops_answering_times_out_instead_of_hanging() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let options = RedisOptions {
+        prefix: "nv:".to_owned(),
+        op_timeout: Duration::from_millis(300),
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect(&redis.url(), options).await.unwrap();
+    store.ping().await.unwrap();
+
+    redis.freeze();
+    let started = Instant::now();
+    let result = store.put_if_absent("jti:frozen", b"1", LONG).await;
+    let took = started.elapsed();
+    let take = store.take("code:frozen").await;
+    redis.thaw();
+    eprintln!("measured: put_if_absent against a frozen Redis (op_timeout 300 ms): {took:?}");
+    assert!(
+        matches!(result, Err(StoreError::Timeout(_))),
+        "put_if_absent while frozen: {result:?}"
+    );
+    assert!(matches!(take, Err(StoreError::Timeout(_))), "{take:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < OUTAGE_BOUND,
+        "{took:?}"
+    );
+
+    wait_until_answering(&store, Duration::from_secs(10)).await;
+    // The timed-out SET NX may have been applied once Redis resumed: the outcome of an Err is
+    // unknown, and a later attempt at worst sees the mark (a refused first use, never a replay).
+    assert!(store.put_if_absent("jti:thawed", b"1", LONG).await.unwrap());
+}
+
+#[tokio::test]
+async fn redis_down_at_start_up_gives_a_store_that_connects_once_redis_is_up() {
+    let Some(mut redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    redis.stop();
+
+    let started = Instant::now();
+    let store = nv_store::connect_store(&redis.url(), "nv:", Arc::new(FakeClock::starting_now()))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!("measured: connect_store with Redis down: {took:?}");
+    assert!(took < OUTAGE_BOUND, "{took:?}");
+    let started = Instant::now();
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.is_err());
+    assert!(started.elapsed() < OUTAGE_BOUND);
+    assert!(store.ping().await.is_err());
+
+    redis.start_again();
+    let recovery = wait_until_answering(store.as_ref(), Duration::from_secs(10)).await;
+    eprintln!("measured: first successful ping after Redis came up: {recovery:?}");
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.unwrap());
+}
+
+#[tokio::test]
+async fn redis_test_server_restarts_on_the_same_port() {
+    let Some(mut redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let url = redis.url();
+    assert!(redis.is_running());
+    redis.stop();
+    redis.stop(); // idempotent
+    assert!(!redis.is_running());
+    redis.start_again();
+    assert_eq!(redis.url(), url);
+    let store = redis.store("nv:").await;
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_store_recovers_from_a_failed_connection_handshake() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let mut admin = raw(&redis).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("old-password")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+
+    // The operator rotates the password: the store already uses the new one, the server not yet.
+    // Unlike a refused connection, this failure is not an I/O error.
+    let url = format!("redis://:new-password@127.0.0.1:{}", redis.port());
+    let store = RedisStore::connect(&url, RedisOptions::default())
+        .await
+        .unwrap();
+    assert!(store.ping().await.is_err());
+    // Wait until the connection attempts gave up with the handshake error (rather than a
+    // timeout): that is the state the connection manager alone never left.
+    let started = Instant::now();
+    loop {
+        match store.ping().await {
+            Err(StoreError::Unavailable(message)) => {
+                assert!(message.contains("authentication"), "{message}");
+                break;
+            }
+            Err(StoreError::Timeout(_)) => {}
+            Ok(()) => panic!("authenticated with the wrong password"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no handshake error"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("new-password")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let recovery = wait_until_answering(&store, Duration::from_secs(15)).await;
+    eprintln!("measured: recovery after a failed handshake was fixed on the server: {recovery:?}");
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.unwrap());
+}
