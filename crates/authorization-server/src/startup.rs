@@ -105,13 +105,13 @@ impl Application {
                 let key = jwks
                     .iter()
                     .find_map(|j| {
+                        // `dir` uses the shared secret itself; otherwise only the public half.
                         let public = if j.key_type() == "oct" {
-                            Ok(j.clone())
+                            j.clone()
                         } else {
-                            j.to_public_key()
+                            nv_token::keys::public_jwk(j).ok()?
                         };
-                        EncryptionKey::from_jwk(&public.ok()?, settings.access_token.key_management)
-                            .ok()
+                        EncryptionKey::from_jwk(&public, settings.access_token.key_management).ok()
                     })
                     .ok_or_else(|| KeyFileError::Unreadable {
                         path: path.display().to_string(),
@@ -230,7 +230,7 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
         }
         let public: Vec<serde_json::Value> = read_jwks_file(&key_path)?
             .iter()
-            .filter_map(|j| j.to_public_key().ok())
+            .filter_map(|j| nv_token::keys::public_jwk(j).ok())
             .map(|j| serde_json::Value::Object(j.as_ref().clone()))
             .collect();
         settings.clients.push(ClientSettings {

@@ -228,6 +228,20 @@ fn kid_of(jwk: &Jwk) -> Result<String, KeyError> {
     }
 }
 
+/// The public half of a private JWK, keeping its `kid` (the thumbprint when it has none), `alg`
+/// and `use` — josekit's `to_public_key` drops them, and a key without its `kid` matches nothing.
+pub fn public_jwk(jwk: &Jwk) -> Result<Jwk, KeyError> {
+    let kid = kid_of(jwk)?;
+    let mut public = public_of(jwk, &kid)?;
+    if let Some(alg) = jwk.algorithm() {
+        public.set_algorithm(alg);
+    }
+    if let Some(u) = jwk.key_use() {
+        public.set_key_use(u);
+    }
+    Ok(public)
+}
+
 fn public_of(jwk: &Jwk, kid: &str) -> Result<Jwk, KeyError> {
     let mut public = jwk.to_public_key().map_err(crypto)?;
     public.set_key_id(kid);
