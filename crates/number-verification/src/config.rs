@@ -1,0 +1,394 @@
+//! One typed configuration tree: built-in defaults → the TOML file given by `--config` →
+//! environment variables `NV_…` with `__` for nesting (`NV_SERVER__PORT=9000`,
+//! `NV_KEYS__DECRYPTION='["rs-2.jwk","rs-1.jwk"]'`).
+//!
+//! `docs/number-verification.md` lists every key, its default and its variable. Settings are
+//! read once at start-up and handed to [`crate::Application::build`]; no handler reads them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use nv_token::{Amr, ContentEncryption, EncryptionAlg, SigningAlg};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Environment variable prefix; `__` separates nested keys.
+pub const ENV_PREFIX: &str = "NV_";
+
+/// Why the configuration could not be loaded. The message says which key and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `dev` generates a missing decryption key and accepts playground tokens by default;
+    /// `production` refuses both.
+    pub mode: Mode,
+    /// This resource server's identifier: the access token's `aud` must contain it
+    /// (RFC 9068 §4, RFC 7519 §4.1.3).
+    pub audience: String,
+    pub server: ServerSettings,
+    pub authorization_server: AuthorizationServerSettings,
+    pub keys: KeySettings,
+    pub tokens: TokenSettings,
+    pub store: StoreSettings,
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Dev,
+            audience: "http://127.0.0.1:8081".into(),
+            server: ServerSettings::default(),
+            authorization_server: AuthorizationServerSettings::default(),
+            keys: KeySettings::default(),
+            tokens: TokenSettings::default(),
+            store: StoreSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    /// 0 picks a free port (tests); the bound port is reported by `Application::port`.
+    pub port: u16,
+    /// HTTP workers; 0 = one per core.
+    pub workers: usize,
+    /// Serve every API under this prefix too (e.g. `/camara/playground/api`, as the Orange
+    /// playground does). Empty = only the plain paths.
+    pub path_prefix: String,
+    /// Largest accepted request body, in bytes. A verify body is under 100 bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8081,
+            workers: 0,
+            path_prefix: String::new(),
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationServerSettings {
+    /// The issuer identifier; the token's `iss` must equal it exactly (RFC 9068 §4).
+    pub issuer: String,
+    /// The authorization server's JWKS. When absent (and no `jwks_file`), it is discovered from
+    /// `{issuer}/.well-known/openid-configuration` (OIDC Discovery §4).
+    pub jwks_uri: Option<Url>,
+    /// A local JWKS file instead of fetching (dev, offline set-ups). Takes precedence.
+    pub jwks_file: Option<PathBuf>,
+    /// At most one refetch per this many seconds when a token names an unknown `kid`, so a
+    /// stream of forged `kid`s cannot turn this server into a load generator against the AS.
+    pub jwks_refresh_min_interval_seconds: u64,
+    /// Cached keys older than this are refetched on the next request (keys the AS withdrew stop
+    /// being accepted). The stale set is kept if the refetch fails.
+    pub jwks_max_age_seconds: u64,
+    /// Timeout of each HTTP request to the authorization server.
+    pub http_timeout_ms: u64,
+}
+
+impl Default for AuthorizationServerSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            jwks_uri: None,
+            jwks_file: None,
+            jwks_refresh_min_interval_seconds: 10,
+            jwks_max_age_seconds: 300,
+            http_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// Directory that the key file names are resolved against.
+    pub dir: PathBuf,
+    /// Private JWK files of this server's decryption keys, newest first. The first is the one
+    /// published first in the JWKS; all are accepted (rotation without downtime).
+    pub decryption: Vec<PathBuf>,
+    /// Accepted JWE `alg` values; the first is used to generate a missing key in dev mode.
+    pub key_management: Vec<EncryptionAlg>,
+    /// Accepted JWE `enc` values.
+    pub content_encryption: Vec<ContentEncryption>,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("keys"),
+            decryption: vec![PathBuf::from("rs-encryption.jwk")],
+            key_management: vec![EncryptionAlg::RsaOaep256],
+            content_encryption: vec![ContentEncryption::A256GCM],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_seconds: i64,
+    /// `amr` values that prove a network- or SIM-based authentication (CAMARA NV 2.1.0: "This
+    /// must be done via mobile network authentication").
+    pub accepted_amr: Vec<String>,
+    /// Also accept `amr: playground` (the login-hint identity of the playground). Defaults to
+    /// true in dev mode and false in production.
+    pub accept_playground: Option<bool>,
+    /// Accepted inner JWS algorithms (never `none` or HMAC: RFC 8725 §3.1).
+    pub signing_algorithms: Vec<SigningAlg>,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            leeway_seconds: 30,
+            accepted_amr: vec![Amr::NETWORK.into(), Amr::SIM.into()],
+            accept_playground: None,
+            signing_algorithms: SigningAlg::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `memory` (one process) or `redis://[user:password@]host[:port][/db]` / `rediss://…`:
+    /// several replicas must share one store, or a token could be used once per replica.
+    pub url: String,
+    /// Key prefix in the shared store, so several deployments can share one Redis. Must be the
+    /// same on every replica.
+    pub prefix: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "memory".into(),
+            prefix: "nv:".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default) or `json`. The level comes from `RUST_LOG` (default `info`).
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (when given), then `NV_…` environment variables.
+    pub fn load(config_path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(config_path, Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    fn load_from(config_path: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_path {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    message: "not found (check the --config argument)".into(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that serde cannot express; every message names the key and how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if self.audience.trim().is_empty() {
+            return invalid(
+                "audience",
+                "must be this server's identifier, as the authorization server puts it in `aud`",
+            );
+        }
+        if Url::parse(&self.authorization_server.issuer).is_err() {
+            return invalid(
+                "authorization_server.issuer",
+                "must be the authorization server's issuer URL, e.g. https://as.example.com",
+            );
+        }
+        let prefix = &self.server.path_prefix;
+        if !prefix.is_empty()
+            && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//"))
+        {
+            return invalid(
+                "server.path_prefix",
+                "must be empty or start with '/' and not end with '/', e.g. /camara/playground/api",
+            );
+        }
+        if self.server.max_body_bytes < 256 {
+            return invalid("server.max_body_bytes", "must be at least 256");
+        }
+        if self.keys.decryption.is_empty() {
+            return invalid(
+                "keys.decryption",
+                "list at least one private JWK file, e.g. [\"rs-encryption.jwk\"]",
+            );
+        }
+        if self.keys.key_management.is_empty() {
+            return invalid(
+                "keys.key_management",
+                "list at least one JWE algorithm, e.g. [\"RSA-OAEP-256\"]",
+            );
+        }
+        if self.keys.content_encryption.is_empty() {
+            return invalid(
+                "keys.content_encryption",
+                "list at least one JWE content encryption, e.g. [\"A256GCM\"]",
+            );
+        }
+        if self.tokens.signing_algorithms.is_empty() {
+            return invalid(
+                "tokens.signing_algorithms",
+                "list at least one of RS256, PS256, ES256",
+            );
+        }
+        if !(0..=300).contains(&self.tokens.leeway_seconds) {
+            return invalid("tokens.leeway_seconds", "must be between 0 and 300");
+        }
+        if self.authorization_server.http_timeout_ms == 0 {
+            return invalid("authorization_server.http_timeout_ms", "must be above 0");
+        }
+        Ok(())
+    }
+
+    /// The `amr` values accepted, playground included when enabled.
+    pub fn accepted_amr(&self) -> Vec<String> {
+        let mut amr = self.tokens.accepted_amr.clone();
+        if self.accepts_playground() && !amr.iter().any(|a| a == Amr::PLAYGROUND) {
+            amr.push(Amr::PLAYGROUND.into());
+        }
+        amr
+    }
+
+    /// Whether playground tokens are accepted: explicit setting, else only in dev mode.
+    pub fn accepts_playground(&self) -> bool {
+        self.tokens
+            .accept_playground
+            .unwrap_or(self.mode == Mode::Dev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Env {
+        Env::prefixed("NV_TEST_THAT_NOBODY_SETS_").split("__")
+    }
+
+    #[test]
+    fn defaults_are_the_local_stack() {
+        let s = Settings::load_from(None, no_env()).unwrap();
+        assert_eq!(s.server.port, 8081);
+        assert_eq!(s.mode, Mode::Dev);
+        assert_eq!(s.audience, "http://127.0.0.1:8081");
+        assert_eq!(s.authorization_server.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.keys.key_management, vec![EncryptionAlg::RsaOaep256]);
+        assert_eq!(s.accepted_amr(), vec!["network", "sim", "playground"]);
+    }
+
+    #[test]
+    fn production_refuses_playground_tokens_unless_told() {
+        let mut s = Settings {
+            mode: Mode::Production,
+            ..Settings::default()
+        };
+        assert_eq!(s.accepted_amr(), vec!["network", "sim"]);
+        s.tokens.accept_playground = Some(true);
+        assert!(s.accepts_playground());
+    }
+
+    #[test]
+    fn file_then_environment_override_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nv.toml");
+        std::fs::write(
+            &path,
+            "mode = \"production\"\n[server]\nport = 9001\npath_prefix = \"/camara/playground/api\"\n[keys]\nkey_management = [\"RSA-OAEP-256\", \"ECDH-ES+A256KW\"]\n",
+        )
+        .unwrap();
+        // Jail's closure type is figment's; its large error type is not ours to box.
+        #[allow(clippy::result_large_err)]
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("NV_SERVER__PORT", "9002");
+            jail.set_env("NV_TOKENS__LEEWAY_SECONDS", "5");
+            let s = Settings::load(Some(&path)).unwrap();
+            assert_eq!(s.mode, Mode::Production);
+            assert_eq!(s.server.port, 9002);
+            assert_eq!(s.server.path_prefix, "/camara/playground/api");
+            assert_eq!(s.tokens.leeway_seconds, 5);
+            assert_eq!(s.keys.key_management.len(), 2);
+            Ok(())
+        });
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_key() {
+        let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nv.toml");
+        std::fs::write(&path, "[server]\npath_prefix = \"camara/\"\n").unwrap();
+        let err = Settings::load_from(Some(&path), no_env()).unwrap_err();
+        assert!(err.to_string().contains("server.path_prefix"), "{err}");
+        std::fs::write(&path, "[keys]\nkey_management = [\"A128KW\"]\n").unwrap();
+        let err = Settings::load_from(Some(&path), no_env()).unwrap_err();
+        assert!(err.to_string().contains("A128KW"), "{err}");
+        let err = Settings::load_from(Some(&dir.join("missing.toml")), no_env()).unwrap_err();
+        assert!(err.to_string().contains("--config"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

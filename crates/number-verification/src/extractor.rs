@@ -1,0 +1,201 @@
+//! `VerifiedAccessToken<Op>`: the one extractor that authenticates a Number Verification call.
+//!
+//! In order (each failure ends the request):
+//! 1. `Authorization: Bearer <token>` — the scheme is case-insensitive (RFC 9110 §11.1; clients
+//!    echo `token_type` verbatim, and some send `bearer`) → else 401 `UNAUTHENTICATED`;
+//! 2. JWE decrypted with one of this server's keys, only with the configured `alg`/`enc`;
+//! 3. inner JWS verified with the authorization server's keys (refetched on an unknown `kid`),
+//!    `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`/`iat` with the leeway → else 401;
+//! 4. the operation's scope (any of `Op::SCOPES`) → else 403 `PERMISSION_DENIED`;
+//! 5. `amr` is network- or SIM-based (CAMARA NV: "This must be done via mobile network
+//!    authentication") → else 403 `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`.
+//!
+//! Single use (DESIGN.md "Access token") is the last step and is taken by the handler through
+//! [`VerifiedAccessToken::consume`], right before it answers: a request whose body is invalid
+//! gets its 400 without burning the token, while every answer that reveals anything about the
+//! subscriber has marked the `jti` used first. The phone number is only reachable through
+//! `consume`, so a handler cannot answer without it.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use nv_store::{Clock, Store};
+use nv_token::PhoneNumber;
+
+use crate::error::{ApiError, ApiVersion, TokenRejection};
+use crate::state::AppState;
+use crate::token::OpenedToken;
+
+/// Longest bearer token considered (ours are ≈ 1.5 KB); anything longer is refused unread.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// Store key prefix of the single-use marks.
+pub const USED_TOKEN_PREFIX: &str = "at-used:";
+
+/// One protected operation: its API family and the scopes that grant it.
+pub trait Operation: 'static {
+    const API: ApiVersion;
+    /// Any one of these is enough; the first is the one named in a 403.
+    const SCOPES: &'static [&'static str];
+}
+
+/// A token that passed every check but single use. See the module documentation.
+pub struct VerifiedAccessToken<Op: Operation> {
+    claims: OpenedToken,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    leeway: i64,
+    _op: PhantomData<Op>,
+}
+
+impl<Op: Operation> std::fmt::Debug for VerifiedAccessToken<Op> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedAccessToken")
+            .field("client_id", &self.claims.client_id)
+            .field("phone_number", &self.claims.phone_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The subscriber a consumed token speaks for.
+#[derive(Debug)]
+pub struct Subscriber {
+    pub phone_number: PhoneNumber,
+    pub client_id: String,
+}
+
+impl<Op: Operation> VerifiedAccessToken<Op> {
+    pub fn client_id(&self) -> &str {
+        &self.claims.client_id
+    }
+
+    /// Mark the token used (`at-used:{jti}` set-if-absent until it expires) and hand out the
+    /// subscriber. A second use is 401; a store failure is 503, never an acceptance. A token
+    /// that names no phone number is refused here (version-specific "token context" error),
+    /// without being marked: it can never answer anything.
+    pub async fn consume(self) -> Result<Subscriber, ApiError> {
+        let Some(phone_number) = self.claims.phone_number else {
+            return Err(ApiError::InvalidTokenContext(Op::API));
+        };
+        let now = self.clock.now();
+        // Keep the mark as long as the token could still be accepted (exp + leeway).
+        let ttl = (self.claims.exp + self.leeway - now).max(1) as u64;
+        let key = format!("{USED_TOKEN_PREFIX}{}", self.claims.jti);
+        match self
+            .store
+            .put_if_absent(&key, b"1", Duration::from_secs(ttl))
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(
+                    client_id = %self.claims.client_id,
+                    subscriber = %phone_number.masked(),
+                    "access token consumed"
+                );
+                Ok(Subscriber {
+                    phone_number,
+                    client_id: self.claims.client_id,
+                })
+            }
+            Ok(false) => Err(ApiError::Unauthenticated(TokenRejection::AlreadyUsed)),
+            Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header (RFC 6750 §2.1).
+pub fn bearer_token(req: &HttpRequest) -> Result<String, TokenRejection> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let value = values.next().ok_or(TokenRejection::Missing)?;
+    if values.next().is_some() {
+        return Err(TokenRejection::NotBearer);
+    }
+    let value = value.to_str().map_err(|_| TokenRejection::NotBearer)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(TokenRejection::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(TokenRejection::NotBearer);
+    }
+    let token = token.trim_start_matches(' ');
+    // b64token (RFC 6750 §2.1); a compact JWE uses base64url and dots only.
+    let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.bytes().all(b64token) {
+        return Err(TokenRejection::Invalid(nv_token::OpenError::Malformed));
+    }
+    Ok(token.to_owned())
+}
+
+impl<Op: Operation> FromRequest for VerifiedAccessToken<Op> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("AppState not registered".into()))?;
+            let token = token.map_err(ApiError::Unauthenticated)?;
+            let claims = state.verifier.open(token).await?;
+            if claims.jti.is_empty() {
+                return Err(ApiError::Unauthenticated(TokenRejection::NoJti));
+            }
+            let required = Op::SCOPES.first().copied().unwrap_or_default();
+            if !Op::SCOPES.iter().any(|s| claims.has_scope(s)) {
+                return Err(ApiError::PermissionDenied { required });
+            }
+            if !claims.has_amr(&state.verifier.policy.accepted_amr) {
+                return Err(ApiError::NotAuthenticatedByMobileNetwork {
+                    amr: claims.amr.clone(),
+                });
+            }
+            Ok(VerifiedAccessToken {
+                claims,
+                store: state.store.clone(),
+                clock: state.clock.clone(),
+                leeway: state.verifier.policy.leeway,
+                _op: PhantomData,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn parse(value: &str) -> Result<String, TokenRejection> {
+        bearer_token(
+            &TestRequest::default()
+                .insert_header((header::AUTHORIZATION, value))
+                .to_http_request(),
+        )
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer a.b.c.d.e", "bearer a.b.c.d.e", "BEARER  a.b.c.d.e"] {
+            assert_eq!(parse(v).unwrap(), "a.b.c.d.e", "{v}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_junk_are_refused() {
+        assert_eq!(parse("Basic abc"), Err(TokenRejection::NotBearer));
+        assert_eq!(parse("Bearer"), Err(TokenRejection::NotBearer));
+        assert!(parse("Bearer a b").is_err());
+        assert!(parse("Bearer é").is_err());
+        assert_eq!(
+            bearer_token(&TestRequest::default().to_http_request()),
+            Err(TokenRejection::Missing)
+        );
+    }
+}

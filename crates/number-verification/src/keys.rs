@@ -1,0 +1,170 @@
+//! This server's own key material: the private JWE decryption keys.
+//!
+//! Files are private JWKs in `keys.dir`, newest first (DESIGN.md "Keys": several keys may be
+//! active; the newest is published first, all are accepted). In dev mode a missing file is
+//! generated (and said so in the log) and the public JWKS is written next to it for the
+//! authorization server's convenience; in production a missing key is a start-up error.
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use josekit::jwk::Jwk;
+use nv_token::{DecryptionKeys, EncryptionAlg};
+
+use crate::config::{Mode, Settings};
+
+/// File name of the public JWKS written in dev mode.
+pub const PUBLIC_JWKS_FILE: &str = "rs-encryption.public.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    #[error(
+        "decryption key {path} not found. In production keys are never generated: create one \
+         (e.g. run once with `mode = \"dev\"` / NV_MODE=dev and copy the generated file, or \
+         provide an RSA private JWK with `\"alg\": \"RSA-OAEP-256\"`), or point `keys.dir` / \
+         `keys.decryption` (NV_KEYS__DIR / NV_KEYS__DECRYPTION) at it"
+    )]
+    Missing { path: PathBuf },
+    #[error("decryption key {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("key directory {path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+/// The loaded keys and the public JWKS to publish.
+pub struct LoadedKeys {
+    pub decryption: DecryptionKeys,
+    pub public_jwks: serde_json::Value,
+}
+
+/// Load (dev: create when missing) every configured decryption key.
+pub fn load_decryption_keys(settings: &Settings) -> Result<LoadedKeys, KeyLoadError> {
+    let dir = &settings.keys.dir;
+    let dev = settings.mode == Mode::Dev;
+    let generate_alg = settings
+        .keys
+        .key_management
+        .first()
+        .copied()
+        .unwrap_or(EncryptionAlg::RsaOaep256);
+    let mut jwks = Vec::new();
+    for name in &settings.keys.decryption {
+        let path = dir.join(name);
+        let jwk = match read_jwk(&path)? {
+            Some(jwk) => jwk,
+            None if dev => generate(&path, generate_alg)?,
+            None => return Err(KeyLoadError::Missing { path }),
+        };
+        let alg = jwk.algorithm().unwrap_or(EncryptionAlg::RsaOaep256.name());
+        if !settings.keys.key_management.iter().any(|a| a.name() == alg) {
+            return Err(KeyLoadError::Invalid {
+                path,
+                message: format!(
+                    "its algorithm `{alg}` is not in keys.key_management; add it there or use \
+                     another key"
+                ),
+            });
+        }
+        jwks.push(jwk);
+    }
+    let decryption = DecryptionKeys::from_jwks(&jwks).map_err(|e| KeyLoadError::Invalid {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    let public_jwks = decryption.public_jwks();
+    if dev {
+        write_public_jwks(dir, &public_jwks);
+    }
+    Ok(LoadedKeys {
+        decryption,
+        public_jwks,
+    })
+}
+
+/// `Ok(None)` when the file does not exist.
+fn read_jwk(path: &Path) -> Result<Option<Jwk>, KeyLoadError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(KeyLoadError::Io {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let jwk = Jwk::from_bytes(&bytes).map_err(|_| KeyLoadError::Invalid {
+        path: path.to_owned(),
+        message: "not a JSON Web Key (RFC 7517) file".into(),
+    })?;
+    if jwk.parameter("d").is_none() && jwk.key_type() != "oct" {
+        return Err(KeyLoadError::Invalid {
+            path: path.to_owned(),
+            message: "this is a public key; a decryption key must be the private JWK".into(),
+        });
+    }
+    Ok(Some(jwk))
+}
+
+fn generate(path: &Path, alg: EncryptionAlg) -> Result<Jwk, KeyLoadError> {
+    let io = |e: std::io::Error| KeyLoadError::Io {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io)?;
+    }
+    let jwk = alg.generate().map_err(|e| KeyLoadError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let json = serde_json::to_vec_pretty(jwk.as_ref()).map_err(|e| KeyLoadError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut options = fs::OpenOptions::new();
+    // create_new: two replicas starting together must not overwrite each other's key.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A private key: readable by this user only.
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(&json).map_err(io)?;
+            tracing::warn!(
+                key.path = %path.display(),
+                key.alg = alg.name(),
+                key.kid = jwk.key_id().unwrap_or(""),
+                "dev mode: generated a new decryption key (production refuses to start without one)"
+            );
+            Ok(jwk)
+        }
+        // Someone else created it in the meantime: use theirs.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            read_jwk(path)?.ok_or_else(|| KeyLoadError::Missing {
+                path: path.to_owned(),
+            })
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn write_public_jwks(dir: &Path, jwks: &serde_json::Value) {
+    let path = dir.join(PUBLIC_JWKS_FILE);
+    let written = serde_json::to_vec_pretty(jwks)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| fs::write(&path, bytes));
+    match written {
+        Ok(()) => {
+            tracing::info!(jwks.path = %path.display(), "dev mode: wrote the public encryption JWKS")
+        }
+        // A convenience copy only; the JWKS is served at /.well-known/jwks.json anyway.
+        Err(e) => {
+            tracing::warn!(jwks.path = %path.display(), error = %e, "could not write the public JWKS")
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Building and running the server: [`Application::build`] binds its own listener (port 0 works)
+//! and reports the bound address; `main` and the tests use the same code path.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use nv_store::{connect_store, Clock, Store, SystemClock};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{Mode, Settings};
+use crate::correlator::correlate;
+use crate::issuer_keys::IssuerKeys;
+use crate::keys::{load_decryption_keys, KeyLoadError};
+use crate::routes;
+use crate::state::AppState;
+use crate::telemetry::RootSpan;
+use crate::token::{TokenPolicy, TokenVerifier};
+
+/// Why the server could not start. Every message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Keys(#[from] KeyLoadError),
+    #[error(
+        "cannot listen on {addr}: {source} (change server.host / server.port, NV_SERVER__PORT)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("store.url (NV_STORE__URL): {0}")]
+    Store(String),
+    #[error("cannot create the HTTP client for the authorization server: {0}")]
+    HttpClient(String),
+}
+
+/// What the application needs from outside, injected so tests (and a Redis-backed deployment)
+/// choose it.
+pub struct Dependencies {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Build with the store named by `store.url` (`memory` or `redis://…`) and the system clock.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // The error never quotes the URL (it may carry a password); connect_store returns
+        // promptly even when Redis is down (it then reconnects on demand, and requests get 503).
+        let store = connect_store(&settings.store.url, &settings.store.prefix, clock.clone())
+            .await
+            .map_err(|e| StartupError::Store(e.to_string()))?;
+        Self::build_with(settings, Dependencies { store, clock }).await
+    }
+
+    pub async fn build_with(
+        settings: Settings,
+        deps: Dependencies,
+    ) -> Result<Application, StartupError> {
+        if settings.mode == Mode::Production && settings.accepts_playground() {
+            tracing::warn!(
+                "tokens.accept_playground is on in production mode: playground identities (from a login hint, not the network) are accepted"
+            );
+        }
+        let keys = load_decryption_keys(&settings)?;
+        let issuer_keys = IssuerKeys::new(&settings.authorization_server, deps.clock.clone())
+            .map_err(|e| StartupError::HttpClient(e.to_string()))?;
+        let policy = TokenPolicy {
+            issuer: settings.authorization_server.issuer.clone(),
+            audience: settings.audience.clone(),
+            key_management: settings.keys.key_management.clone(),
+            content: settings.keys.content_encryption.clone(),
+            signing: settings.tokens.signing_algorithms.clone(),
+            leeway: settings.tokens.leeway_seconds,
+            accepted_amr: settings.accepted_amr(),
+        };
+        let state = web::Data::new(AppState {
+            verifier: TokenVerifier {
+                decryption: Arc::new(keys.decryption),
+                issuer_keys: Arc::new(issuer_keys),
+                policy: Arc::new(policy),
+                clock: deps.clock.clone(),
+            },
+            store: deps.store,
+            clock: deps.clock,
+            public_jwks: keys.public_jwks.to_string(),
+        });
+
+        let addr = SocketAddr::new(settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+
+        let prefix = settings.server.path_prefix.clone();
+        let max_body = settings.server.max_body_bytes;
+        let server = HttpServer::new(move || {
+            let app = App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                // Inner: x-correlator validation and echo runs inside the root span.
+                .wrap(from_fn(correlate))
+                .wrap(TracingLogger::<RootSpan>::new())
+                .default_service(web::to(routes::not_found));
+            let app = if prefix.is_empty() {
+                app
+            } else {
+                app.service(web::scope(&prefix).configure(routes::configure))
+            };
+            app.configure(routes::configure)
+        });
+        let server = if settings.server.workers > 0 {
+            server.workers(settings.server.workers)
+        } else {
+            server
+        };
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .run();
+        Ok(Application { server, local_addr })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serve until the process is signalled (SIGINT/SIGTERM: graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

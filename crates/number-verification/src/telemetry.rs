@@ -1,0 +1,57 @@
+//! Logging: one `tracing` subscriber for the binary, and the per-request root span.
+//!
+//! The root span (tracing-actix-web) carries the request id, method, route, status and the CAMARA
+//! `x-correlator`; one event is emitted when a request ends, with the error's log form when it
+//! failed — errors are logged once, here, at the boundary. Phone numbers appear only masked
+//! (`PhoneNumber::masked`), tokens never.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::Error;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Install the global subscriber: level from `RUST_LOG` (default `info`), text or JSON lines.
+/// Fails if one is already installed (tests install none).
+pub fn init(format: LogFormat) -> Result<(), String> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// The root span of every request.
+pub struct RootSpan;
+
+impl RootSpanBuilder for RootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        // `x_correlator` is filled in by the correlator middleware, which runs inside this span.
+        tracing_actix_web::root_span!(request, x_correlator = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let _entered = span.enter();
+        match outcome {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.response().error() {
+                    Some(error) if status >= 500 => {
+                        tracing::error!(http.status_code = status, error = %error, "request failed")
+                    }
+                    Some(error) => {
+                        tracing::info!(http.status_code = status, error = %error, "request refused")
+                    }
+                    None => tracing::info!(http.status_code = status, "request completed"),
+                }
+            }
+            Err(error) => tracing::error!(error = %error, "request failed"),
+        }
+    }
+}

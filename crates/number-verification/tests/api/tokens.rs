@@ -1,0 +1,476 @@
+//! Token checks: single use, `amr`, tampering, time, audience, issuer, scheme, key rotation.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwe::{self, JweHeader};
+use josekit::jwk::Jwk;
+use nv_store::Store;
+use nv_token::{
+    seal, Amr, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey,
+    SigningAlg, SigningKey,
+};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const VERIFY: &str = "/number-verification/v2/verify";
+const SHARE: &str = "/number-verification/v2/device-phone-number";
+
+async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json(VERIFY, Some(token), &json!({ "phoneNumber": PHONE }))
+        .await
+}
+
+#[tokio::test]
+async fn verify_rejects_a_token_used_twice() {
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    assert_eq!(verify(&app, &token).await.status(), 200);
+    let marks = app.memory.scan_prefix("at-used:").await.unwrap();
+    assert_eq!(marks.len(), 1, "one single-use mark, keyed by jti");
+    let second = verify(&app, &token).await;
+    let challenge = second.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    let body = assert_unauthenticated(second).await;
+    assert!(
+        body["message"].as_str().unwrap().contains("single use"),
+        "{body}"
+    );
+    // Also on another operation and another version: the jti is what is spent.
+    assert_unauthenticated(app.get(SHARE, Some(&token)).await).await;
+    assert_unauthenticated(
+        app.get("/number-verification/v1/device-phone-number", Some(&token))
+            .await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn of_concurrent_calls_with_one_token_exactly_one_succeeds() {
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let request = app
+                .client
+                .post(app.url(VERIFY))
+                .bearer_auth(&token)
+                .json(&json!({ "phoneNumber": PHONE }));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        statuses.push(handle.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        7,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_single_use_mark_lasts_as_long_as_the_token_could_be_accepted() {
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    assert_eq!(verify(&app, &token).await.status(), 200);
+    // Just inside exp + leeway the mark is still there.
+    app.clock.advance(300 + 29);
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn a_token_not_from_the_mobile_network_is_user_not_authenticated_by_mobile_network() {
+    let app = TestApp::spawn().await;
+    let token = app.token_with(|c| c.amr = vec!["pwd".into(), "otp".into()]);
+    assert_error(
+        verify(&app, &token).await,
+        403,
+        "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK",
+    )
+    .await;
+    let token = app.token_with(|c| c.amr = vec![Amr::SIM.into()]);
+    assert_eq!(
+        verify(&app, &token).await.status(),
+        200,
+        "SIM-based is accepted"
+    );
+}
+
+#[tokio::test]
+async fn playground_tokens_are_accepted_in_dev_mode_only() {
+    let app = TestApp::spawn().await;
+    let token = app.token_with(|c| c.amr = vec![Amr::PLAYGROUND.into()]);
+    assert_eq!(verify(&app, &token).await.status(), 200);
+
+    let app = TestApp::builder()
+        .settings(|s| s.mode = number_verification::config::Mode::Production)
+        .spawn()
+        .await;
+    let token = app.token_with(|c| c.amr = vec![Amr::PLAYGROUND.into()]);
+    assert_error(
+        verify(&app, &token).await,
+        403,
+        "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK",
+    )
+    .await;
+}
+
+fn flip_byte_in_part(token: &str, part: usize) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut bytes = URL_SAFE_NO_PAD.decode(&parts[part]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    parts[part] = URL_SAFE_NO_PAD.encode(&bytes);
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_any_of_the_five_jwe_parts_is_401() {
+    let app = TestApp::spawn().await;
+    for part in 0..5 {
+        let token = flip_byte_in_part(&app.token(), part);
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_encrypted_to_another_key_is_401() {
+    let app = TestApp::spawn().await;
+    let other =
+        DecryptionKeys::from_jwks(&[EncryptionAlg::RsaOaep256.generate().unwrap()]).unwrap();
+    let other_key = EncryptionKey::from_jwks(&other.public_jwks()).unwrap();
+    let token = seal(
+        &app.claims(),
+        &app.auth.signer(),
+        &other_key,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+
+    // Same kid as ours, another key: decryption fails.
+    let mut rogue = EncryptionAlg::RsaOaep256
+        .generate()
+        .unwrap()
+        .to_public_key()
+        .unwrap();
+    rogue.set_key_id(app.recipient.kid());
+    let rogue = EncryptionKey::from_jwk(&rogue, None).unwrap();
+    let token = seal(
+        &app.claims(),
+        &app.auth.signer(),
+        &rogue,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn an_inner_jws_signed_by_an_unknown_key_is_401() {
+    let app = TestApp::spawn().await;
+    for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+        let (rogue, _) = SigningKey::generate(alg).unwrap();
+        let token = seal(
+            &app.claims(),
+            &rogue,
+            &app.recipient,
+            ContentEncryption::A256GCM,
+        )
+        .unwrap();
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+    // A rogue key that claims the AS's kid.
+    let mut rogue = SigningAlg::ES256.generate().unwrap();
+    rogue.set_key_id(app.auth.signer().kid());
+    let rogue = SigningKey::from_jwk(&rogue, None).unwrap();
+    let token = seal(
+        &app.claims(),
+        &rogue,
+        &app.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn an_unsigned_alg_none_inner_token_is_401() {
+    let app = TestApp::spawn().await;
+    let header = URL_SAFE_NO_PAD.encode(
+        json!({ "alg": "none", "typ": "at+jwt", "kid": app.auth.signer().kid() }).to_string(),
+    );
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&app.claims()).unwrap());
+    let token = app.encrypt_raw(&format!("{header}.{payload}."));
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn an_hmac_inner_token_is_401() {
+    // Algorithm confusion (RFC 8725 §2.1): HS256 keyed with something public.
+    let app = TestApp::spawn().await;
+    let key = Jwk::from_map(
+        json!({ "kty": "oct", "k": URL_SAFE_NO_PAD.encode(app.public_jwks.to_string()) })
+            .as_object()
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("at+jwt");
+    header.set_key_id(app.auth.signer().kid());
+    let signer = josekit::jws::HS256.signer_from_jwk(&key).unwrap();
+    let jws = josekit::jws::serialize_compact(
+        &serde_json::to_vec(&app.claims()).unwrap(),
+        &header,
+        &signer,
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &app.encrypt_raw(&jws)).await).await;
+}
+
+#[tokio::test]
+async fn dir_and_a128kw_jwes_are_401_when_not_configured() {
+    let app = TestApp::spawn().await;
+    let inner = app
+        .auth
+        .signer()
+        .sign_json(Some("at+jwt"), &app.claims())
+        .unwrap();
+    let mut header = JweHeader::new();
+    header.set_content_encryption("A256GCM");
+    header.set_content_type("JWT");
+
+    let dir_key = Jwk::generate_oct_key(32).unwrap();
+    let token = jwe::serialize_compact(
+        inner.as_bytes(),
+        &header,
+        &jwe::Dir.encrypter_from_jwk(&dir_key).unwrap(),
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+
+    let kw_key = Jwk::generate_oct_key(16).unwrap();
+    let token = jwe::serialize_compact(
+        inner.as_bytes(),
+        &header,
+        &jwe::A128KW.encrypter_from_jwk(&kw_key).unwrap(),
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+
+    // The right key and alg, but content encryption A128GCM (only A256GCM is configured).
+    let token = seal(
+        &app.claims(),
+        &app.auth.signer(),
+        &app.recipient,
+        ContentEncryption::A128GCM,
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn a_signed_but_unencrypted_token_and_an_id_token_are_401() {
+    let app = TestApp::spawn().await;
+    let signed_only = app
+        .auth
+        .signer()
+        .sign_json(Some("at+jwt"), &app.claims())
+        .unwrap();
+    assert_unauthenticated(verify(&app, &signed_only).await).await;
+    let id_token_typ = app
+        .auth
+        .signer()
+        .sign_json(Some("JWT"), &app.claims())
+        .unwrap();
+    assert_unauthenticated(verify(&app, &app.encrypt_raw(&id_token_typ)).await).await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401_but_the_leeway_is_honoured() {
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    app.clock.advance(300 + 29);
+    assert_eq!(
+        verify(&app, &token).await.status(),
+        200,
+        "within the 30 s leeway"
+    );
+    let token = app.token_with(|c| c.exp = c.iat + 10);
+    app.clock.advance(10 + 30);
+    let response = verify(&app, &token).await;
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("expired"), "{challenge}");
+    assert_unauthenticated(response).await;
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_is_401() {
+    let app = TestApp::spawn().await;
+    let token = app.token_with(|c| c.nbf = Some(c.iat + 120));
+    assert_unauthenticated(verify(&app, &token).await).await;
+    let token = app.token_with(|c| c.iat += 120);
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_401() {
+    let app = TestApp::spawn().await;
+    let token = app.token_with(|c| c.aud = Audience::One("https://other-api.test".into()));
+    assert_unauthenticated(verify(&app, &token).await).await;
+    let token = app.token_with(|c| {
+        c.aud = Audience::Many(vec!["https://other-api.test".into(), AUDIENCE.into()])
+    });
+    assert_eq!(
+        verify(&app, &token).await.status(),
+        200,
+        "an array containing us is fine"
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_another_issuer_is_401() {
+    let app = TestApp::spawn().await;
+    let token = app.token_with(|c| c.iss = "https://evil.test".into());
+    assert_unauthenticated(verify(&app, &token).await).await;
+    let token = app.token_with(|c| c.iss = format!("{}/", c.iss));
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn a_token_without_jti_is_401() {
+    let app = TestApp::spawn().await;
+    let token = app.token_with(|c| c.jti = String::new());
+    assert_unauthenticated(verify(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::spawn().await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let token = app.token();
+        let response = app
+            .client
+            .post(app.url(VERIFY))
+            .header("authorization", format!("{scheme} {token}"))
+            .json(&json!({ "phoneNumber": PHONE }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let response = app
+        .client
+        .post(app.url(VERIFY))
+        .header("authorization", format!("Basic {}", app.token()))
+        .json(&json!({ "phoneNumber": PHONE }))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthenticated(response).await;
+}
+
+#[tokio::test]
+async fn a_rotated_authorization_server_key_is_fetched_on_its_first_token() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.auth.fetches(),
+        0,
+        "keys are fetched lazily, not at start-up"
+    );
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+    assert_eq!(app.auth.fetches(), 1);
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+    assert_eq!(app.auth.fetches(), 1, "cached");
+
+    app.auth.rotate();
+    // Right after a fetch, an unknown kid does not trigger another one (rate limit)...
+    assert_unauthenticated(verify(&app, &app.token()).await).await;
+    assert_eq!(app.auth.fetches(), 1);
+    // ...but once the minimum interval has passed it does, and the new key is accepted.
+    app.clock.advance(11);
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+    assert_eq!(app.auth.fetches(), 2);
+}
+
+#[tokio::test]
+async fn forged_kids_cannot_make_the_server_hammer_the_authorization_server() {
+    let app = TestApp::spawn().await;
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+    app.clock.advance(11);
+    for _ in 0..5 {
+        let (rogue, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let token = seal(
+            &app.claims(),
+            &rogue,
+            &app.recipient,
+            ContentEncryption::A256GCM,
+        )
+        .unwrap();
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+    assert_eq!(app.auth.fetches(), 2, "one initial fetch and one refresh");
+}
+
+#[tokio::test]
+async fn keys_can_come_from_a_jwks_uri_or_a_local_file() {
+    let auth = FakeAs::start().await;
+    let jwks_uri = format!("{}/jwks", auth.issuer);
+    let issuer = auth.issuer.clone();
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.authorization_server.issuer = issuer;
+            s.authorization_server.jwks_uri = Some(jwks_uri.parse().unwrap());
+        })
+        .try_spawn_with(auth)
+        .await
+        .unwrap();
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+
+    let auth = FakeAs::start().await;
+    let dir = TempDir::new();
+    let file = dir.path().join("as-jwks.json");
+    std::fs::write(&file, auth.jwks().to_string()).unwrap();
+    let issuer = auth.issuer.clone();
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.authorization_server.issuer = issuer;
+            s.authorization_server.jwks_file = Some(file);
+        })
+        .try_spawn_with(auth)
+        .await
+        .unwrap();
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+    assert_eq!(app.auth.fetches(), 0, "the file, not the network");
+}
+
+#[tokio::test]
+async fn an_unreachable_authorization_server_is_503_but_garbage_is_still_401() {
+    // An issuer nobody listens on: port 9 (discard) on localhost is closed on test machines.
+    let app = TestApp::builder()
+        .settings(|s| s.authorization_server.issuer = "http://127.0.0.1:9".into())
+        .spawn()
+        .await;
+    let token = app.token_with(|c| c.iss = "http://127.0.0.1:9".into());
+    assert_error(verify(&app, &token).await, 503, "UNAVAILABLE").await;
+    assert_unauthenticated(verify(&app, "a.b.c.d.e").await).await;
+    assert_eq!(
+        verify(&app, &token).await.status(),
+        503,
+        "and not accepted later"
+    );
+}
