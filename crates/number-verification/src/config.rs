@@ -377,6 +377,34 @@ mod tests {
     }
 
     #[test]
+    fn lists_urls_and_addresses_come_through_the_environment() {
+        #[allow(clippy::result_large_err)]
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("NV_KEYS__DECRYPTION", r#"["rs-2.jwk","rs-1.jwk"]"#);
+            jail.set_env("NV_TOKENS__ACCEPTED_AMR", "[network]");
+            jail.set_env("NV_SERVER__HOST", "0.0.0.0");
+            jail.set_env(
+                "NV_AUTHORIZATION_SERVER__JWKS_URI",
+                "https://as.example/jwks",
+            );
+            jail.set_env("NV_MODE", "production");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(
+                s.keys.decryption,
+                vec![PathBuf::from("rs-2.jwk"), PathBuf::from("rs-1.jwk")]
+            );
+            assert_eq!(s.tokens.accepted_amr, vec!["network"]);
+            assert_eq!(s.server.host, IpAddr::from([0, 0, 0, 0]));
+            assert_eq!(
+                s.authorization_server.jwks_uri.as_ref().map(Url::as_str),
+                Some("https://as.example/jwks")
+            );
+            assert_eq!(s.accepted_amr(), vec!["network"]);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn mistakes_are_reported_with_the_key() {
         let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -14,7 +14,9 @@
 //! [`VerifiedAccessToken::consume`], right before it answers: a request whose body is invalid
 //! gets its 400 without burning the token, while every answer that reveals anything about the
 //! subscriber has marked the `jti` used first. The phone number is only reachable through
-//! `consume`, so a handler cannot answer without it.
+//! `consume`, so a handler cannot answer without it. A genuine token that names no phone number
+//! passes the extractor and fails in `consume` with the version's "token context" error, so a
+//! malformed body is still reported as such (CAMARA scenario `C02.01`).
 
 use std::future::Future;
 use std::marker::PhantomData;

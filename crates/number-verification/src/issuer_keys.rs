@@ -111,22 +111,32 @@ impl IssuerKeys {
             Some((keys, at)) if now - at < self.max_age => return Ok(keys),
             other => other.map(|(keys, _)| keys),
         };
-        let mut state = self.fetch.lock().await;
+        let mut state = match (self.fetch.try_lock(), &stale) {
+            (Ok(state), _) => state,
+            // Someone is refreshing already: answer with what we have rather than wait.
+            (Err(_), Some(keys)) => return Ok(keys.clone()),
+            (Err(_), None) => self.fetch.lock().await,
+        };
         // Another request may have fetched while this one waited for the lock.
         if let Some((keys, at)) = self.read_cache() {
             if self.clock.now() - at < self.max_age {
                 return Ok(keys);
             }
         }
-        if stale.is_none()
-            && state.last_failed
-            && state
-                .last_attempt
-                .is_some_and(|t| now - t < FAILURE_BACKOFF_SECONDS)
-        {
-            return Err(KeysUnavailable(
-                "the last fetch failed moments ago; retrying shortly".into(),
-            ));
+        let since_last = state.last_attempt.map(|t| now - t);
+        match &stale {
+            // The AS is down and the old keys still work: do not retry on every request.
+            Some(keys) if since_last.is_some_and(|s| s < self.min_refresh_interval) => {
+                return Ok(keys.clone());
+            }
+            None if state.last_failed
+                && since_last.is_some_and(|s| s < FAILURE_BACKOFF_SECONDS) =>
+            {
+                return Err(KeysUnavailable(
+                    "the last fetch failed moments ago; retrying shortly".into(),
+                ));
+            }
+            _ => {}
         }
         match self.fetch_locked(&mut state).await {
             Ok(keys) => Ok(keys),

@@ -18,7 +18,11 @@ use crate::config::LogFormat;
 /// Fails if one is already installed (tests install none).
 pub fn init(format: LogFormat) -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a terminal; log collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -38,20 +42,17 @@ impl RootSpanBuilder for RootSpan {
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
         let _entered = span.enter();
+        // The span already carries the error (`exception.message` / `exception.details`).
         match outcome {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.response().error() {
-                    Some(error) if status >= 500 => {
-                        tracing::error!(http.status_code = status, error = %error, "request failed")
-                    }
-                    Some(error) => {
-                        tracing::info!(http.status_code = status, error = %error, "request refused")
-                    }
-                    None => tracing::info!(http.status_code = status, "request completed"),
+                    Some(_) if status >= 500 => tracing::error!("request failed"),
+                    Some(_) => tracing::info!("request refused"),
+                    None => tracing::info!("request completed"),
                 }
             }
-            Err(error) => tracing::error!(error = %error, "request failed"),
+            Err(_) => tracing::error!("request failed"),
         }
     }
 }

@@ -474,3 +474,36 @@ async fn an_unreachable_authorization_server_is_503_but_garbage_is_still_401() {
         "and not accepted later"
     );
 }
+
+#[tokio::test]
+async fn a_key_withdrawn_by_the_authorization_server_stops_working_once_the_cache_is_old() {
+    let app = TestApp::spawn().await;
+    let old_signer = app.auth.signer();
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+    app.auth.rotate();
+    // Still cached: the withdrawn key is accepted for a while (tokens live ≤ 300 s anyway).
+    let token = seal(
+        &app.claims(),
+        &old_signer,
+        &app.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_eq!(verify(&app, &token).await.status(), 200);
+    // Past jwks_max_age_seconds the JWKS is refetched and the old key is gone.
+    app.clock.advance(301);
+    let token = seal(
+        &app.claims(),
+        &old_signer,
+        &app.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_unauthenticated(verify(&app, &token).await).await;
+    assert_eq!(app.auth.fetches(), 2);
+    assert_eq!(
+        verify(&app, &app.token()).await.status(),
+        200,
+        "the new key works"
+    );
+}
