@@ -30,7 +30,15 @@ pub struct Settings {
     pub network: NetworkSettings,
     pub store: StoreSettings,
     pub clients: Vec<ClientSettings>,
+    pub admin: AdminSettings,
     pub dev: DevSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bearer token of the admin API (`/admin/…`). Unset: the admin API is off (404).
+    pub token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -46,6 +54,7 @@ impl Default for Settings {
             network: NetworkSettings::default(),
             store: StoreSettings::default(),
             clients: Vec::new(),
+            admin: AdminSettings::default(),
             dev: DevSettings::default(),
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use nv_store::{Clock, MemoryStore, Store, SystemClock};
+use nv_store::{Clock, Store, SystemClock};
 use nv_token::{EncryptionKey, SigningAlg};
 use tracing_actix_web::TracingLogger;
 
@@ -16,7 +16,7 @@ use crate::clients::ClientRegistry;
 use crate::config::{AuthMethod, ClientSettings, Mode, Settings, StaticEntry};
 use crate::endpoints;
 use crate::keys::{self, read_jwks_file, KeyFileError};
-use crate::network::{ChainResolver, IdentityResolver, StaticTable};
+use crate::network::{ChainResolver, IdentityResolver, SessionResolver, StaticTable};
 use crate::protocol::scope::API_SCOPES;
 use crate::recipient::RecipientKey;
 use crate::state::AppState;
@@ -124,9 +124,11 @@ impl Application {
             }
             (None, None) => unreachable!("validate() requires one of them"),
         };
-        let resolvers: Vec<Box<dyn IdentityResolver>> = vec![Box::new(StaticTable::new(
-            settings.network.static_table.clone(),
-        ))];
+        // The static table first (no I/O), then the sessions the packet core reported.
+        let resolvers: Vec<Box<dyn IdentityResolver>> = vec![
+            Box::new(StaticTable::new(settings.network.static_table.clone())),
+            Box::new(SessionResolver::new(deps.store.clone())),
+        ];
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .connect_timeout(Duration::from_secs(2))
@@ -208,16 +210,15 @@ impl Application {
     }
 }
 
+/// `memory` or `redis://` / `rediss://`. A Redis that is down at start-up does not stop the
+/// server: the store reconnects by itself and `/readyz` reports it meanwhile.
 async fn connect_store(
     settings: &Settings,
-    _clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Store>, StartupError> {
-    match settings.store.url.as_str() {
-        "" | "memory" => Ok(Arc::new(MemoryStore::new(_clock))),
-        other => Err(StartupError::Store(format!(
-            "unsupported store URL `{other}` (use `memory`)"
-        ))),
-    }
+    nv_store::connect_store(&settings.store.url, &settings.store.prefix, clock)
+        .await
+        .map_err(|e| StartupError::Store(e.to_string()))
 }
 
 /// Dev mode: a demo client, the loopback addresses mapped to a test number. Never in production.

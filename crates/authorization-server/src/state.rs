@@ -60,4 +60,11 @@ pub mod keys {
     pub fn access_token(token: &str) -> String {
         format!("at:{}", h(token))
     }
+
+    pub const PLAYGROUND_PREFIX: &str = "playground:";
+
+    /// Playground numbers added through the admin API (the number itself: an admin lists them).
+    pub fn playground_number(n: &nv_token::PhoneNumber) -> String {
+        format!("{PLAYGROUND_PREFIX}{}", n.as_str())
+    }
 }

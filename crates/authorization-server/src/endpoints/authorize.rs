@@ -374,7 +374,14 @@ async fn identify(
 ) -> Result<Option<(PhoneNumber, Vec<String>)>, nv_store::StoreError> {
     if state.playground {
         if let Some(LoginHint::Phone(n)) = hint {
-            if n.is_test_number() || state.playground_numbers.contains(n) {
+            let known = n.is_test_number()
+                || state.playground_numbers.contains(n)
+                || state
+                    .store
+                    .get(&keys::playground_number(n))
+                    .await?
+                    .is_some();
+            if known {
                 return Ok(Some((n.clone(), vec![Amr::PLAYGROUND.to_owned()])));
             }
         }

@@ -1,5 +1,6 @@
 //! One module per endpoint.
 
+pub mod admin;
 pub mod authorize;
 pub mod demo;
 pub mod discovery;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/demo/callback", web::get().to(demo::callback))
+    .configure(admin::configure)
     .default_service(web::to(not_found));
 }
 

@@ -7,6 +7,7 @@
 //!    in the shared store (what the packet core reports) implement the same trait.
 
 mod address;
+pub mod sessions;
 mod static_table;
 
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use nv_store::StoreError;
 use nv_token::PhoneNumber;
 
 pub use address::client_address;
+pub use sessions::SessionResolver;
 pub use static_table::StaticTable;
 
 /// The device's address as seen by the operator's network.

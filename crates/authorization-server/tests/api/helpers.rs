@@ -37,6 +37,7 @@ pub struct Builder {
     pub playground: bool,
     pub mode_production: bool,
     pub extra_signing: bool,
+    pub admin_token: Option<&'static str>,
 }
 
 pub fn entry(net: &str, ports: Option<&str>, msisdn: &str) -> StaticEntry {
@@ -91,6 +92,7 @@ impl Builder {
         s.access_token.encryption_jwks_uri = None;
         s.subject.pairwise_salt = Some(Secret::new("test-salt"));
         s.network.playground = Some(self.playground);
+        s.admin.token = self.admin_token.map(Secret::new);
         let mut table = vec![
             entry("100.64.0.1", Some("1024-2047"), "+99011110001"),
             entry("100.64.0.1", Some("2048-4095"), "+99011110002"),

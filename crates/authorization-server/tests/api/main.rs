@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin;
 mod authorize;
 mod client_auth;
 mod discovery;

@@ -1,0 +1,323 @@
+//! The admin API: dynamic IP sessions (what the packet core would feed) and playground numbers.
+//! Bearer admin token from configuration (`admin.token`); without one configured, the API does
+//! not exist (404). 401 without a token, 403 with a wrong one. Bodies are JSON, validated strictly.
+
+use std::time::Duration;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use ipnet::IpNet;
+use nv_token::PhoneNumber;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{parse_ip_or_net, PortRange};
+use crate::error::OAuthError;
+use crate::network::sessions::{read_records, session_key, write_records, SessionRecord};
+use crate::protocol::Params;
+use crate::state::{keys, AppState};
+
+/// Longest validity an admin may give a session or a playground number.
+const MAX_VALIDITY: i64 = 30 * 24 * 3600;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/admin/sessions")
+            .route(web::get().to(list_sessions))
+            .route(web::post().to(add_session))
+            .route(web::delete().to(remove_session)),
+    )
+    .service(
+        web::resource("/admin/playground-numbers")
+            .route(web::get().to(list_numbers))
+            .route(web::post().to(add_number)),
+    )
+    .route(
+        "/admin/playground-numbers/{number}",
+        web::delete().to(remove_number),
+    );
+}
+
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
+    let Some(expected) = &state.settings.admin.token else {
+        let mut e = OAuthError::invalid_request("no such endpoint");
+        e.error = "not_found";
+        e.status = StatusCode::NOT_FOUND;
+        return Err(e);
+    };
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let Some(presented) = presented else {
+        return Err(OAuthError::invalid_token(
+            "the admin API needs `Authorization: Bearer <admin token>`",
+        )
+        .with_www_authenticate("Bearer realm=\"admin\""));
+    };
+    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let b: [u8; 32] = Sha256::digest(expected.expose().as_bytes()).into();
+    if bool::from(a.ct_eq(&b)) {
+        Ok(())
+    } else {
+        let mut e = OAuthError::invalid_token("the admin token is not valid");
+        e.error = "forbidden";
+        e.status = StatusCode::FORBIDDEN;
+        e.www_authenticate = None;
+        Err(e)
+    }
+}
+
+async fn json_body<T: for<'de> Deserialize<'de>>(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, OAuthError> {
+    let is_json = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !is_json {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/json",
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(OAuthError::invalid_request(format!(
+                "the request body exceeds {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| OAuthError::invalid_request(format!("invalid JSON body: {e}")))
+}
+
+fn validity(valid_for_seconds: Option<i64>, default: i64) -> Result<i64, OAuthError> {
+    let v = valid_for_seconds.unwrap_or(default);
+    if !(1..=MAX_VALIDITY).contains(&v) {
+        return Err(OAuthError::invalid_request(format!(
+            "valid_for_seconds must be 1..={MAX_VALIDITY}"
+        )));
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSession {
+    /// An address or a prefix.
+    network: String,
+    ports: Option<String>,
+    msisdn: PhoneNumber,
+    valid_for_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    network: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<String>,
+    msisdn: PhoneNumber,
+    valid_until: i64,
+}
+
+fn parse_network(s: &str) -> Result<IpNet, OAuthError> {
+    parse_ip_or_net(s).map_err(OAuthError::invalid_request)
+}
+
+fn parse_ports(p: Option<&str>) -> Result<Option<String>, OAuthError> {
+    match p {
+        None => Ok(None),
+        Some(p) => {
+            let r: PortRange = p.parse().map_err(OAuthError::invalid_request)?;
+            Ok(Some(format!("{}-{}", r.first, r.last)))
+        }
+    }
+}
+
+async fn add_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    authorize(&req, &state)?;
+    let new: NewSession = json_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let net = parse_network(&new.network)?;
+    let ports = parse_ports(new.ports.as_deref())?;
+    let now = state.now();
+    let valid_until = now + validity(new.valid_for_seconds, 3600)?;
+    let key = session_key(&net);
+    let mut records = read_records(&*state.store, &key)
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    // The same block reported again replaces the old record (a new lease for the address).
+    records.retain(|r| r.ports != ports && r.valid_until > now);
+    records.push(SessionRecord {
+        ports: ports.clone(),
+        msisdn: new.msisdn.clone(),
+        valid_until,
+    });
+    write_records(&*state.store, &net, &records, now)
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    tracing::info!(session.network = %net, subscriber = %new.msisdn.masked(), "session added");
+    Ok(HttpResponse::Created().json(SessionView {
+        network: net.to_string(),
+        ports,
+        msisdn: new.msisdn,
+        valid_until,
+    }))
+}
+
+async fn list_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    authorize(&req, &state)?;
+    let now = state.now();
+    let rows = state
+        .store
+        .scan_prefix("session:")
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    let mut out = Vec::new();
+    for (key, value) in rows {
+        let network = key.trim_start_matches("session:").to_owned();
+        let records: Vec<SessionRecord> = serde_json::from_slice(&value).unwrap_or_default();
+        out.extend(
+            records
+                .into_iter()
+                .filter(|r| r.valid_until > now)
+                .map(|r| SessionView {
+                    network: network.clone(),
+                    ports: r.ports,
+                    msisdn: r.msisdn,
+                    valid_until: r.valid_until,
+                }),
+        );
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": out })))
+}
+
+async fn remove_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    authorize(&req, &state)?;
+    let params = Params::parse(req.query_string().as_bytes());
+    let net = parse_network(params.get("network").ok_or_else(|| {
+        OAuthError::invalid_request("the `network` query parameter is required")
+    })?)?;
+    let ports = parse_ports(params.get("ports"))?;
+    let now = state.now();
+    let key = session_key(&net);
+    let mut records = read_records(&*state.store, &key)
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    let before = records.len();
+    records.retain(|r| r.ports != ports);
+    if records.len() == before {
+        return Ok(HttpResponse::NotFound().json(
+            serde_json::json!({"error": "not_found", "error_description": "no such session"}),
+        ));
+    }
+    write_records(&*state.store, &net, &records, now)
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewNumber {
+    phone_number: PhoneNumber,
+    #[serde(rename = "valid_for_seconds", alias = "validForSeconds")]
+    valid_for_seconds: Option<i64>,
+}
+
+async fn add_number(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    authorize(&req, &state)?;
+    let new: NewNumber = json_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let ttl = validity(new.valid_for_seconds, MAX_VALIDITY)?;
+    state
+        .store
+        .put(
+            &keys::playground_number(&new.phone_number),
+            b"1",
+            Duration::from_secs(ttl as u64),
+        )
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    Ok(HttpResponse::Created().json(
+        serde_json::json!({"phoneNumber": new.phone_number, "valid_until": state.now() + ttl}),
+    ))
+}
+
+async fn list_numbers(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    authorize(&req, &state)?;
+    let rows = state
+        .store
+        .scan_prefix(keys::PLAYGROUND_PREFIX)
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    let mut numbers: Vec<String> = rows
+        .into_iter()
+        .map(|(k, _)| k.trim_start_matches(keys::PLAYGROUND_PREFIX).to_owned())
+        .collect();
+    numbers.extend(
+        state
+            .playground_numbers
+            .iter()
+            .map(|n| n.as_str().to_owned()),
+    );
+    numbers.sort();
+    numbers.dedup();
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({"playground": state.playground, "phoneNumbers": numbers})))
+}
+
+async fn remove_number(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, OAuthError> {
+    authorize(&req, &state)?;
+    let number: PhoneNumber = path
+        .parse()
+        .map_err(|e: nv_token::PhoneNumberError| OAuthError::invalid_request(e.to_string()))?;
+    let deleted = state
+        .store
+        .delete(&keys::playground_number(&number))
+        .await
+        .map_err(OAuthError::temporarily_unavailable)?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Ok(HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "error_description": "not a playground number added through this API"})))
+    }
+}

@@ -1,0 +1,254 @@
+//! The admin API: dynamic IP sessions and playground numbers.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const TOKEN: &str = "admin-token-for-tests";
+
+async fn admin_app(trusted: bool) -> TestApp {
+    Builder {
+        admin_token: Some(TOKEN),
+        trusted_proxies: if trusted {
+            vec!["127.0.0.1/32"]
+        } else {
+            vec![]
+        },
+        no_loopback: true,
+        playground: true,
+        ..Default::default()
+    }
+    .spawn()
+    .await
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_token_and_is_absent_without_one() {
+    let app = spawn().await;
+    assert_eq!(
+        app.http
+            .get(app.url("/admin/sessions"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let app = admin_app(false).await;
+    let resp = app
+        .http
+        .get(app.url("/admin/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        app.http
+            .get(app.url("/admin/sessions"))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/admin/sessions"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_session_added_by_the_admin_api_identifies_the_subscriber_until_removed_or_expired() {
+    let app = admin_app(true).await;
+    let device = [("x-forwarded-for", "203.0.113.50")];
+    let error_of =
+        |resp: &reqwest::Response| param(&location_params(resp), "error").map(str::to_owned);
+    assert_eq!(
+        error_of(&app.authorize_with(&app.std_params(&[]), &device).await).as_deref(),
+        Some("login_required")
+    );
+
+    let resp = app
+        .http
+        .post(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"network": "203.0.113.50", "msisdn": "+99055550001", "valid_for_seconds": 600}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = app.authorize_with(&app.std_params(&[]), &device).await;
+    let code = param(&location_params(&resp), "code")
+        .expect("identified")
+        .to_owned();
+    let body: serde_json::Value = app.redeem(&code).await.json().await.unwrap();
+    assert_eq!(
+        app.open(body["access_token"].as_str().unwrap(), AUDIENCE)
+            .await
+            .phone_number
+            .as_str(),
+        "+99055550001"
+    );
+
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["sessions"][0]["network"], "203.0.113.50/32");
+    assert_eq!(list["sessions"][0]["msisdn"], "+99055550001");
+
+    app.clock.advance(601);
+    assert_eq!(
+        error_of(&app.authorize_with(&app.std_params(&[]), &device).await).as_deref(),
+        Some("login_required")
+    );
+
+    app.http
+        .post(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"network": "fd00:77::/64", "msisdn": "+99055550002"}))
+        .send()
+        .await
+        .unwrap();
+    let v6 = [("forwarded", "for=\"[fd00:77::1]:5000\"")];
+    assert!(param(
+        &location_params(&app.authorize_with(&app.std_params(&[]), &v6).await),
+        "code"
+    )
+    .is_some());
+    let resp = app
+        .http
+        .delete(app.url("/admin/sessions?network=fd00:77::/64"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        error_of(&app.authorize_with(&app.std_params(&[]), &v6).await).as_deref(),
+        Some("login_required")
+    );
+    let resp = app
+        .http
+        .delete(app.url("/admin/sessions?network=fd00:77::/64"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn admin_input_is_validated() {
+    let app = admin_app(false).await;
+    for body in [
+        json!({"network": "not-an-ip", "msisdn": "+99055550001"}),
+        json!({"network": "10.0.0.1", "msisdn": "12345"}),
+        json!({"network": "10.0.0.1", "msisdn": "+99055550001", "ports": "9-1"}),
+        json!({"network": "10.0.0.1", "msisdn": "+99055550001", "valid_for_seconds": 0}),
+        json!({"network": "10.0.0.1", "msisdn": "+99055550001", "extra": true}),
+    ] {
+        let resp = app
+            .http
+            .post(app.url("/admin/sessions"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(TestApp::error_of(resp).await.1, "invalid_request", "{body}");
+    }
+    let resp = app
+        .http
+        .post(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(TestApp::error_of(resp).await.1, "invalid_request");
+    let resp = app
+        .http
+        .post(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .body("network=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(TestApp::error_of(resp).await.1, "invalid_request");
+}
+
+#[tokio::test]
+async fn playground_numbers_added_by_the_admin_api_become_identities() {
+    let app = admin_app(false).await;
+    let hint = [("login_hint", "tel:+33612345678")];
+    let error =
+        |resp: &reqwest::Response| param(&location_params(resp), "error").map(str::to_owned);
+    assert_eq!(
+        error(&app.authorize(&app.std_params(&hint)).await).as_deref(),
+        Some("login_required")
+    );
+    let resp = app
+        .http
+        .post(app.url("/admin/playground-numbers"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"phoneNumber": "+33612345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/admin/playground-numbers"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["phoneNumbers"], json!(["+33612345678"]));
+    assert!(param(
+        &location_params(&app.authorize(&app.std_params(&hint)).await),
+        "code"
+    )
+    .is_some());
+    let resp = app
+        .http
+        .delete(app.url("/admin/playground-numbers/+33612345678"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        error(&app.authorize(&app.std_params(&hint)).await).as_deref(),
+        Some("login_required")
+    );
+    let resp = app
+        .http
+        .delete(app.url("/admin/playground-numbers/nonsense"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}
