@@ -1,1 +1,126 @@
+//! A harness that starts the real authorization server and the real Number Verification server
+//! in-process on port 0, wired to each other with the dev defaults (demo client, loopback mapped
+//! to +99012345678, playground on), in a temporary keys directory.
 
+use std::sync::Arc;
+
+use nv_store::{Clock, MemoryStore, Store, SystemClock};
+use nv_token::EncryptionAlg;
+
+/// The audience both servers agree on in these tests.
+pub const AUDIENCE: &str = "urn:example:number-verification";
+pub const LOOPBACK_NUMBER: &str = "+99012345678";
+
+pub struct Stack {
+    pub issuer: String,
+    pub api: String,
+    pub keys_dir: tempfile::TempDir,
+}
+
+/// Options for [`start`].
+pub struct StackOptions {
+    /// Shared store for the authorization server (`None`: a fresh in-memory store).
+    pub as_store: Option<Arc<dyn Store>>,
+    /// Shared store for the resource server.
+    pub nv_store: Option<Arc<dyn Store>>,
+    /// Reuse a keys directory (replicas share keys); `None` creates one.
+    pub keys_dir: Option<std::path::PathBuf>,
+    /// Reuse an issuer (replicas behind one name); `None` uses the bound address.
+    pub issuer: Option<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            as_store: None,
+            nv_store: None,
+            keys_dir: None,
+            issuer: None,
+        }
+    }
+}
+
+/// Write the resource server's encryption key (private, and its public JWKS) into `dir` unless
+/// present, so the authorization server can be configured with the public part before either
+/// server has started.
+pub fn ensure_rs_key(dir: &std::path::Path) {
+    let private = dir.join("rs-encryption.jwk");
+    if private.exists() {
+        return;
+    }
+    let jwk = EncryptionAlg::RsaOaep256
+        .generate()
+        .expect("key generation");
+    std::fs::write(&private, jwk.to_string()).expect("write key");
+    let keys = nv_token::DecryptionKeys::from_jwks(std::slice::from_ref(&jwk)).expect("valid key");
+    std::fs::write(
+        dir.join("rs-encryption.public.json"),
+        keys.public_jwks().to_string(),
+    )
+    .expect("write key");
+}
+
+pub async fn start(options: StackOptions) -> Stack {
+    let keys_dir = tempfile::tempdir().expect("temp dir");
+    let dir = options
+        .keys_dir
+        .clone()
+        .unwrap_or_else(|| keys_dir.path().to_path_buf());
+    ensure_rs_key(&dir);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let mut a = authorization_server::Settings::default();
+    a.server.port = 0;
+    a.server.issuer = options.issuer.clone();
+    a.keys.dir = dir.clone();
+    a.access_token.audience = AUDIENCE.into();
+    a.access_token.encryption_key_file = Some("rs-encryption.public.json".into());
+    a.access_token.encryption_jwks_uri = None;
+    let as_store = options
+        .as_store
+        .clone()
+        .unwrap_or_else(|| Arc::new(MemoryStore::new(clock.clone())));
+    let auth = authorization_server::Application::build_with(
+        a,
+        authorization_server::Dependencies {
+            store: as_store,
+            clock: clock.clone(),
+        },
+    )
+    .await
+    .expect("the authorization server starts");
+    let issuer = auth.issuer().to_owned();
+
+    let mut n = number_verification::config::Settings::default();
+    n.server.port = 0;
+    n.keys.dir = dir.clone();
+    n.audience = AUDIENCE.into();
+    n.authorization_server.issuer = issuer.clone();
+    let nv_store = options
+        .nv_store
+        .clone()
+        .unwrap_or_else(|| Arc::new(MemoryStore::new(clock.clone())));
+    let nv = number_verification::Application::build_with(
+        n,
+        number_verification::Dependencies {
+            store: nv_store,
+            clock,
+        },
+    )
+    .await
+    .expect("the resource server starts");
+    let api = format!("http://{}", nv.local_addr());
+    tokio::spawn(auth.run_until_stopped());
+    tokio::spawn(nv.run_until_stopped());
+    Stack {
+        issuer,
+        api,
+        keys_dir,
+    }
+}
+
+impl Stack {
+    pub fn keys_path(&self) -> &std::path::Path {
+        self.keys_dir.path()
+    }
+}

@@ -16,13 +16,28 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 
 /// A request body that must be a JSON object (`Content-Type: application/json`).
-#[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);
 
 /// A body that may be absent (seed-004 `share`: `requestBody.required: false`); when present it
 /// must be a JSON object. Absent reads as `{}`.
-#[derive(Debug)]
 pub struct OptionalJsonObject(pub Map<String, Value>);
+
+/// Property names only: the values may be phone numbers.
+fn keys_only(map: &Map<String, Value>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_set().entries(map.keys()).finish()
+}
+
+impl std::fmt::Debug for JsonObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        keys_only(&self.0, f)
+    }
+}
+
+impl std::fmt::Debug for OptionalJsonObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        keys_only(&self.0, f)
+    }
+}
 
 impl FromRequest for JsonObject {
     type Error = ApiError;

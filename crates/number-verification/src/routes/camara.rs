@@ -55,14 +55,24 @@ operation!(
     V0Share, ApiVersion::V0, &[V0_SHARE, SHARE]
 );
 
-/// What the caller claims the subscriber's number is.
-#[derive(Debug)]
+/// What the caller claims the subscriber's number is. `Debug` never shows it (a hash of a phone
+/// number is reversible by enumeration).
 pub enum Claimed {
     Plain(PhoneNumber),
     /// SHA-256 of the E.164 string with '+', compared in constant time, hex case-insensitive.
     Hashed(HashedPhoneNumber),
     /// 0.3.1: SHA-256 of the E.164 number "optionally prefixed with '+'": either form matches.
     HashedEitherForm([u8; 32]),
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Claimed::Plain(p) => write!(f, "Plain({p:?})"),
+            Claimed::Hashed(_) => f.write_str("Hashed(..)"),
+            Claimed::HashedEitherForm(_) => f.write_str("HashedEitherForm(..)"),
+        }
+    }
 }
 
 impl Claimed {

@@ -460,12 +460,19 @@ async fn keys_can_come_from_a_jwks_uri_or_a_local_file() {
 
 #[tokio::test]
 async fn an_unreachable_authorization_server_is_503_but_garbage_is_still_401() {
-    // An issuer nobody listens on: port 9 (discard) on localhost is closed on test machines.
+    // An issuer nobody listens on: a port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let configured = issuer.clone();
     let app = TestApp::builder()
-        .settings(|s| s.authorization_server.issuer = "http://127.0.0.1:9".into())
+        .settings(|s| s.authorization_server.issuer = configured)
         .spawn()
         .await;
-    let token = app.token_with(|c| c.iss = "http://127.0.0.1:9".into());
+    let token = app.token_with(|c| c.iss = issuer);
     assert_error(verify(&app, &token).await, 503, "UNAVAILABLE").await;
     assert_unauthenticated(verify(&app, "a.b.c.d.e").await).await;
     assert_eq!(
