@@ -1,0 +1,368 @@
+//! The crypto bound: how many of each operation one core does per second, with the same library
+//! (nv-token over josekit/OpenSSL), the same algorithms and the same key sizes as the running
+//! servers, and the ceiling that sets for each endpoint on this machine's cores.
+//!
+//! The profile is read from a real flow, not from configuration: the JWE header of an issued
+//! access token (key management, content encryption, recipient `kid`), the ID token's header
+//! (the authorization server's signing algorithm; the access token is signed by the same current
+//! key) and the client's own key. Key sizes come from the published JWKS.
+//!
+//! Per request the servers do, and nothing cheaper is assumed:
+//! - `/token`: verify the client assertion + seal (sign + encrypt) + sign the ID token;
+//! - `/verify`: open (decrypt + verify + claim checks);
+//! - `/authorize`: no public-key crypto (random code, one SHA-256): not part of the bound.
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwe::{self, JweEncrypter, JweHeader};
+use josekit::jwk::{Jwk, P_256};
+use nv_token::seal::decrypt;
+use nv_token::{
+    open, seal, AccessTokenClaims, Amr, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg,
+    EncryptionKey, OpenPolicy, SigningAlg, SigningKey, SigningKeys, VerificationKeys,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::options::Mode;
+use crate::relying_party::{header_of, RelyingParty, Tokens};
+
+/// Time spent measuring each operation (after a short warm-up).
+const MEASURE: Duration = Duration::from_millis(300);
+
+/// Algorithms and key sizes the servers use, as observed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub signing: String,
+    pub signing_bits: Option<u32>,
+    pub key_management: String,
+    pub encryption_bits: Option<u32>,
+    pub content: String,
+    pub client: String,
+    pub client_bits: Option<u32>,
+}
+
+impl Profile {
+    pub fn describe(&self) -> String {
+        let bits = |b: Option<u32>| b.map(|b| format!("-{b}")).unwrap_or_default();
+        format!(
+            "signing {}{}, encryption {}{}+{}, client assertion {}{}",
+            self.signing,
+            bits(self.signing_bits),
+            self.key_management,
+            bits(self.encryption_bits),
+            self.content,
+            self.client,
+            bits(self.client_bits)
+        )
+    }
+
+    /// Read it from one issued token pair, the published JWKS and the client key.
+    pub async fn observe(rp: &RelyingParty, tokens: &Tokens) -> Result<Self, String> {
+        let jwe = header_of(&tokens.access_token).ok_or("the access token is not a JWE")?;
+        let key_management = jwe["alg"].as_str().unwrap_or("").to_owned();
+        let content = jwe["enc"].as_str().unwrap_or("").to_owned();
+        let as_jwks = rp.get_json(&rp.jwks_uri).await?;
+        let (signing, sig_kid) = match tokens.id_token.as_deref().and_then(header_of) {
+            Some(h) => (
+                h["alg"].as_str().unwrap_or("").to_owned(),
+                h["kid"].as_str().map(str::to_owned),
+            ),
+            None => {
+                let first = &as_jwks["keys"][0];
+                (
+                    first["alg"].as_str().unwrap_or("RS256").to_owned(),
+                    first["kid"].as_str().map(str::to_owned),
+                )
+            }
+        };
+        let signing_bits = find_key(&as_jwks, sig_kid.as_deref()).and_then(rsa_bits);
+        let encryption_bits = if key_management == "dir" {
+            None
+        } else {
+            let rs_jwks = rp.get_json(&rp.rs_jwks_url).await?;
+            find_key(&rs_jwks, jwe["kid"].as_str()).and_then(rsa_bits)
+        };
+        let client_json = Value::Object(rp.client_jwk.as_ref().clone());
+        let client = match rp.client_jwk.algorithm() {
+            Some(a) => a.to_owned(),
+            None if rp.client_jwk.key_type() == "EC" => "ES256".into(),
+            None => "RS256".into(),
+        };
+        Ok(Self {
+            signing,
+            signing_bits,
+            key_management,
+            encryption_bits,
+            content,
+            client,
+            client_bits: rsa_bits(&client_json),
+        })
+    }
+}
+
+fn find_key<'a>(jwks: &'a Value, kid: Option<&str>) -> Option<&'a Value> {
+    let keys = jwks["keys"].as_array()?;
+    match kid {
+        Some(kid) => keys.iter().find(|k| k["kid"].as_str() == Some(kid)),
+        None => keys.first(),
+    }
+}
+
+fn rsa_bits(jwk: &Value) -> Option<u32> {
+    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str()?).ok()?;
+    let leading_zeros = n.iter().take_while(|b| **b == 0).count();
+    Some(((n.len() - leading_zeros) * 8) as u32)
+}
+
+/// One measured operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Op {
+    pub name: String,
+    pub per_core: f64,
+}
+
+/// Measured rates and the derived ceilings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bound {
+    pub profile: Profile,
+    pub cores: usize,
+    pub ops: Vec<Op>,
+    /// Core-seconds of crypto per request.
+    pub token_cost: f64,
+    pub verify_cost: f64,
+}
+
+impl Bound {
+    pub fn flow_cost(&self) -> f64 {
+        self.token_cost + self.verify_cost
+    }
+
+    /// Requests (or flows) per second the crypto allows on all cores.
+    pub fn ceiling(&self, mode: Mode) -> f64 {
+        self.ceiling_on(mode, self.cores as f64)
+    }
+
+    pub fn ceiling_on(&self, mode: Mode, cores: f64) -> f64 {
+        let cost = match mode {
+            Mode::Flow => self.flow_cost(),
+            Mode::Token => self.token_cost,
+            Mode::Verify => self.verify_cost,
+        };
+        cores / cost
+    }
+}
+
+fn rate(mut op: impl FnMut()) -> f64 {
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(30) {
+        op();
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < MEASURE {
+        op();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn private_signing_jwk(alg: SigningAlg, bits: Option<u32>) -> Result<Jwk, String> {
+    let mut jwk = match alg {
+        SigningAlg::RS256 | SigningAlg::PS256 => Jwk::generate_rsa_key(bits.unwrap_or(2048)),
+        SigningAlg::ES256 => Jwk::generate_ec_key(P_256),
+    }
+    .map_err(|e| e.to_string())?;
+    jwk.set_algorithm(alg.name());
+    jwk.set_key_use("sig");
+    jwk.set_key_id(format!("bound-{}", alg.name()));
+    Ok(jwk)
+}
+
+fn signing_pair(
+    alg: SigningAlg,
+    bits: Option<u32>,
+) -> Result<(SigningKey, VerificationKeys), String> {
+    let jwk = private_signing_jwk(alg, bits)?;
+    let key = SigningKey::from_jwk(&jwk, Some(alg)).map_err(|e| e.to_string())?;
+    let again = SigningKey::from_jwk(&jwk, Some(alg)).map_err(|e| e.to_string())?;
+    let published = SigningKeys::new(vec![again])
+        .map_err(|e| e.to_string())?
+        .verification_keys();
+    Ok((key, published))
+}
+
+fn encryption_pair(
+    alg: EncryptionAlg,
+    bits: Option<u32>,
+    content: ContentEncryption,
+) -> Result<(DecryptionKeys, EncryptionKey, Box<dyn JweEncrypter>), String> {
+    let mut jwk = match alg {
+        EncryptionAlg::RsaOaep256 => Jwk::generate_rsa_key(bits.unwrap_or(2048)),
+        EncryptionAlg::EcdhEsA256kw => Jwk::generate_ec_key(P_256),
+        EncryptionAlg::Dir => Jwk::generate_oct_key(match content {
+            ContentEncryption::A256GCM => 32,
+            ContentEncryption::A128GCM => 16,
+        }),
+    }
+    .map_err(|e| e.to_string())?;
+    jwk.set_algorithm(alg.name());
+    jwk.set_key_use("enc");
+    jwk.set_key_id("bound-enc");
+    let decryption =
+        DecryptionKeys::from_jwks(std::slice::from_ref(&jwk)).map_err(|e| e.to_string())?;
+    let public = match alg {
+        EncryptionAlg::Dir => jwk.clone(),
+        _ => jwk.to_public_key().map_err(|e| e.to_string())?,
+    };
+    let recipient = EncryptionKey::from_jwk(&public, Some(alg)).map_err(|e| e.to_string())?;
+    let raw: Box<dyn JweEncrypter> = match alg {
+        EncryptionAlg::RsaOaep256 => Box::new(
+            jwe::RSA_OAEP_256
+                .encrypter_from_jwk(&public)
+                .map_err(|e| e.to_string())?,
+        ),
+        EncryptionAlg::EcdhEsA256kw => Box::new(
+            jwe::ECDH_ES_A256KW
+                .encrypter_from_jwk(&public)
+                .map_err(|e| e.to_string())?,
+        ),
+        EncryptionAlg::Dir => Box::new(
+            jwe::Dir
+                .encrypter_from_jwk(&public)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok((decryption, recipient, raw))
+}
+
+fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| format!("the servers use {what} `{s}`, which nv-token does not support"))
+}
+
+/// Measure every operation single-threaded (the servers are idle while this runs).
+pub fn measure(profile: Profile, cores: usize) -> Result<Bound, String> {
+    let sig: SigningAlg = parse("signing algorithm", &profile.signing)?;
+    let enc: EncryptionAlg = parse("key management", &profile.key_management)?;
+    let content: ContentEncryption = parse("content encryption", &profile.content)?;
+    let client: SigningAlg = parse("client assertion algorithm", &profile.client)?;
+
+    let (signer, verification) = signing_pair(sig, profile.signing_bits)?;
+    let (decryption, recipient, raw_encrypter) =
+        encryption_pair(enc, profile.encryption_bits, content)?;
+    let (client_key, client_keys) = signing_pair(client, profile.client_bits)?;
+
+    const ISS: &str = "http://127.0.0.1:8080";
+    const AUD: &str = "http://127.0.0.1:8081";
+    let now = 1_800_000_000;
+    let claims = AccessTokenClaims {
+        iss: ISS.into(),
+        sub: "Wm9vLXBhaXJ3aXNlLXN1YmplY3QtaWRlbnRpZmllcg".into(),
+        aud: Audience::One(AUD.into()),
+        client_id: "demo-app".into(),
+        scope: "openid dpv:FraudPreventionAndDetection number-verification:verify".into(),
+        iat: now,
+        nbf: None,
+        exp: now + 300,
+        jti: uuid::Uuid::new_v4().to_string(),
+        amr: vec![Amr::NETWORK.into()],
+        auth_time: now,
+        phone_number: "+99012345678".parse().expect("valid"),
+    };
+    let id_claims = json!({
+        "iss": ISS, "sub": claims.sub, "aud": "demo-app", "exp": now + 300, "iat": now,
+        "auth_time": now, "nonce": "loadgen-nonce", "at_hash": "77QmUPtjPfzWtF2AnpK9RQ",
+        "azp": "demo-app", "amr": ["network"],
+    });
+    let assertion = client_key
+        .sign_json(
+            Some("JWT"),
+            &json!({"iss": "demo-app", "sub": "demo-app", "aud": format!("{ISS}/token"),
+                    "iat": now, "exp": now + 280, "jti": uuid::Uuid::new_v4().to_string()}),
+        )
+        .map_err(|e| e.to_string())?;
+    let (encs, sigs, contents) = ([enc], [sig], [content]);
+    let policy = OpenPolicy {
+        issuer: ISS,
+        audience: AUD,
+        key_management: &encs,
+        content: &contents,
+        signing: &sigs,
+        now: now + 1,
+        leeway: 30,
+    };
+    let jws = signer
+        .sign_json(Some("at+jwt"), &claims)
+        .map_err(|e| e.to_string())?;
+    let token = seal(&claims, &signer, &recipient, content).map_err(|e| e.to_string())?;
+    let mut jwe_header = JweHeader::new();
+    jwe_header.set_content_encryption(content.name());
+    jwe_header.set_content_type("JWT");
+    jwe_header.set_key_id("bound-enc");
+
+    let mut ops = Vec::new();
+    let mut add = |name: String, per_core: f64| {
+        ops.push(Op { name, per_core });
+        per_core
+    };
+    let sign = add(
+        format!("{} sign (ID token)", sig.name()),
+        rate(|| {
+            signer.sign_json(Some("JWT"), &id_claims).expect("sign");
+        }),
+    );
+    add(
+        format!("{} verify (access token)", sig.name()),
+        rate(|| {
+            verification.verify(&jws, &sigs).expect("verify");
+        }),
+    );
+    add(
+        format!("{}+{} encrypt", enc.name(), content.name()),
+        rate(|| {
+            jwe::serialize_compact(jws.as_bytes(), &jwe_header, &*raw_encrypter).expect("encrypt");
+        }),
+    );
+    add(
+        format!("{}+{} decrypt", enc.name(), content.name()),
+        rate(|| {
+            decrypt(&token, &decryption, &policy).expect("decrypt");
+        }),
+    );
+    let assertion_verify = add(
+        format!("{} verify (client assertion)", client.name()),
+        rate(|| {
+            client_keys
+                .verify(&assertion, &[client])
+                .expect("verify assertion");
+        }),
+    );
+    let sealing = add(
+        "seal = sign + encrypt (access token)".into(),
+        rate(|| {
+            seal(&claims, &signer, &recipient, content).expect("seal");
+        }),
+    );
+    let opening = add(
+        "open = decrypt + verify + claims".into(),
+        rate(|| {
+            open(&token, &decryption, &verification, &policy).expect("open");
+        }),
+    );
+    Ok(Bound {
+        profile,
+        cores,
+        ops,
+        token_cost: 1.0 / assertion_verify + 1.0 / sealing + 1.0 / sign,
+        verify_cost: 1.0 / opening,
+    })
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -1,0 +1,369 @@
+//! Results: the console table of one run, the JSON line appended to the summary file, and the
+//! markdown tables `loadgen report` builds from a summary file (what docs/performance.md keeps).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bound::{Bound, Op};
+use crate::load::{Outcome, ENDPOINT_NAMES, FLOW, TOKEN, VERIFY};
+use crate::options::Mode;
+use crate::process::CpuUse;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub count: u64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoundSummary {
+    pub profile: String,
+    pub cores: usize,
+    pub ops: Vec<Op>,
+    /// Ceiling of the mode's unit (flows or requests) per second on all cores.
+    pub ceiling: f64,
+    /// The same, on the cores the load generator left to the servers.
+    pub ceiling_without_loadgen: Option<f64>,
+    pub ratio: f64,
+    pub ratio_without_loadgen: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub label: String,
+    pub mode: String,
+    pub load: String,
+    pub window_s: f64,
+    pub exhausted: bool,
+    pub throughput: f64,
+    pub endpoints: Vec<EndpointSummary>,
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+    pub cpu: CpuUse,
+    pub signed_during_run: u64,
+    pub bound: Option<BoundSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartupSummary {
+    pub label: String,
+    pub ready_ms: f64,
+    pub rss_kib: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Line {
+    Load(Box<LoadSummary>),
+    Startup(StartupSummary),
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub fn mode_endpoint(mode: Mode) -> usize {
+    match mode {
+        Mode::Flow => FLOW,
+        Mode::Token => TOKEN,
+        Mode::Verify => VERIFY,
+    }
+}
+
+pub struct RunInfo<'a> {
+    pub label: &'a str,
+    pub mode: Mode,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+}
+
+pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -> LoadSummary {
+    let secs = outcome.window.as_secs_f64().max(1e-9);
+    let endpoints: Vec<EndpointSummary> = (0..4)
+        .filter(|i| outcome.stats.latency[*i].len() + outcome.stats.errors[*i] > 0)
+        .map(|i| {
+            let h = &outcome.stats.latency[i];
+            EndpointSummary {
+                name: ENDPOINT_NAMES[i].into(),
+                count: h.len(),
+                per_second: h.len() as f64 / secs,
+                p50_ms: ms(h.value_at_quantile(0.50)),
+                p90_ms: ms(h.value_at_quantile(0.90)),
+                p99_ms: ms(h.value_at_quantile(0.99)),
+                max_ms: ms(h.max()),
+                errors: outcome.stats.errors[i],
+            }
+        })
+        .collect();
+    let main = mode_endpoint(info.mode);
+    let throughput = outcome.stats.latency[main].len() as f64 / secs;
+    // Errors of the unit the mode counts (a failed flow is counted once, at its endpoint too).
+    let errors = outcome.stats.errors[main];
+    let bound = bound.map(|b| {
+        let ceiling = b.ceiling(info.mode);
+        let left = outcome.cpu.loadgen.map(|l| (b.cores as f64 - l).max(0.01));
+        let ceiling_without_loadgen = left.map(|c| b.ceiling_on(info.mode, c));
+        BoundSummary {
+            profile: b.profile.describe(),
+            cores: b.cores,
+            ops: b.ops.clone(),
+            ceiling,
+            ceiling_without_loadgen,
+            ratio: throughput / ceiling,
+            ratio_without_loadgen: ceiling_without_loadgen.map(|c| throughput / c),
+        }
+    });
+    let load = match info.rate {
+        Some(r) => format!("open loop {r:.0}/s"),
+        None => format!("closed loop, {} in flight", info.concurrency),
+    };
+    LoadSummary {
+        label: info.label.to_owned(),
+        mode: info.mode.name().to_owned(),
+        load,
+        window_s: secs,
+        exhausted: outcome.exhausted,
+        throughput,
+        endpoints,
+        errors,
+        error_samples: outcome.stats.samples.clone(),
+        cpu: outcome.cpu,
+        signed_during_run: outcome.signed_during_run,
+        bound,
+    }
+}
+
+fn cores(x: Option<f64>) -> String {
+    x.map_or("-".into(), |c| format!("{c:.2}"))
+}
+
+pub fn print_bound(b: &Bound) {
+    println!(
+        "crypto per core (nv-token over josekit/OpenSSL; {})",
+        b.profile.describe()
+    );
+    for op in &b.ops {
+        println!(
+            "  {:<44} {:>10.0} /s {:>9.1} µs",
+            op.name,
+            op.per_core,
+            1e6 / op.per_core
+        );
+    }
+    println!(
+        "ceiling on {} cores: POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
+        b.cores,
+        b.ceiling(Mode::Token),
+        b.ceiling(Mode::Verify),
+        b.ceiling(Mode::Flow)
+    );
+}
+
+pub fn print_run(s: &LoadSummary) {
+    println!(
+        "\n{} · {} · {} · measured {:.1} s{}",
+        s.label,
+        s.mode,
+        s.load,
+        s.window_s,
+        if s.exhausted {
+            " (stopped early: the pre-minted pool ran out)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  {:<15} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "endpoint", "count", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
+    );
+    for e in &s.endpoints {
+        println!(
+            "  {:<15} {:>8} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            e.name, e.count, e.per_second, e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms, e.errors
+        );
+    }
+    println!(
+        "  CPU (cores busy): authorization server {}, resource server {}, loadgen {}, machine {}",
+        cores(s.cpu.auth_server),
+        cores(s.cpu.resource_server),
+        cores(s.cpu.loadgen),
+        cores(s.cpu.machine)
+    );
+    if s.signed_during_run > 0 {
+        println!(
+            "  note: {} client assertions were signed inside the run (pool too small)",
+            s.signed_during_run
+        );
+    }
+    if let Some(b) = &s.bound {
+        print!(
+            "  {}: {:.1}/s of a crypto bound of {:.0}/s = {:.0} %",
+            s.mode,
+            s.throughput,
+            b.ceiling,
+            b.ratio * 100.0
+        );
+        match (b.ceiling_without_loadgen, b.ratio_without_loadgen) {
+            (Some(c), Some(r)) => println!(
+                " (of {c:.0}/s on the cores loadgen left: {:.0} %)",
+                r * 100.0
+            ),
+            _ => println!(),
+        }
+    }
+    for e in &s.error_samples {
+        println!("  error: {e}");
+    }
+    println!(
+        "RESULT mode={} throughput={:.1} errors={}",
+        s.mode, s.throughput, s.errors
+    );
+}
+
+pub fn append(path: &Path, line: &Line) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let json = serde_json::to_string(line).map_err(|e| e.to_string())?;
+    writeln!(f, "{json}").map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0} %", x * 100.0)
+}
+
+/// Markdown tables of a summary file.
+pub fn markdown(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let lines: Vec<Line> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display())))
+        .collect::<Result<_, _>>()?;
+    let loads: Vec<&LoadSummary> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Load(s) => Some(&**s),
+            Line::Startup(_) => None,
+        })
+        .collect();
+    let mut out = String::new();
+    if !loads.is_empty() {
+        out.push_str("| profile | mode | load | throughput /s | crypto bound /s | ratio | ratio, loadgen's CPU excluded | p50 ms | p90 ms | p99 ms | max ms | errors | CPU AS / RS / loadgen |\n");
+        out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
+        for s in &loads {
+            let main = s
+                .endpoints
+                .iter()
+                .find(|e| e.name == ENDPOINT_NAMES[mode_endpoint(mode_of(&s.mode))]);
+            let (p50, p90, p99, max) = main.map_or((0.0, 0.0, 0.0, 0.0), |e| {
+                (e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms)
+            });
+            let (bound, ratio, ratio_adj) = match &s.bound {
+                Some(b) => (
+                    format!("{:.0}", b.ceiling),
+                    pct(b.ratio),
+                    b.ratio_without_loadgen.map_or("-".into(), pct),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {}{} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} / {} / {} |",
+                s.label,
+                s.mode,
+                s.load,
+                if s.exhausted { format!(", {:.1} s (pool)", s.window_s) } else { String::new() },
+                s.throughput,
+                bound,
+                ratio,
+                ratio_adj,
+                p50,
+                p90,
+                p99,
+                max,
+                s.errors,
+                cores(s.cpu.auth_server),
+                cores(s.cpu.resource_server),
+                cores(s.cpu.loadgen),
+            );
+        }
+        out.push_str("\nPer endpoint, flow runs:\n\n| profile | load | endpoint | requests /s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|--:|--:|--:|--:|--:|--:|\n");
+        for s in loads.iter().filter(|s| s.mode == "flow") {
+            for e in &s.endpoints {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                    s.label,
+                    s.load,
+                    e.name,
+                    e.per_second,
+                    e.p50_ms,
+                    e.p90_ms,
+                    e.p99_ms,
+                    e.max_ms,
+                    e.errors
+                );
+            }
+        }
+        let mut seen = Vec::new();
+        out.push_str("\nCrypto per core, measured in the same run (nv-token over josekit/OpenSSL):\n\n| profile | operation | per core /s | µs |\n|---|---|--:|--:|\n");
+        for s in &loads {
+            let Some(b) = &s.bound else { continue };
+            if seen.contains(&&s.label) {
+                continue;
+            }
+            seen.push(&s.label);
+            for op in &b.ops {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.1} |",
+                    s.label,
+                    op.name,
+                    op.per_core,
+                    1e6 / op.per_core
+                );
+            }
+        }
+    }
+    let starts: Vec<&StartupSummary> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Startup(s) => Some(s),
+            Line::Load(_) => None,
+        })
+        .collect();
+    if !starts.is_empty() {
+        out.push_str("\n| server (existing keys) | cold start to /healthz 200, ms | idle RSS, MiB |\n|---|--:|--:|\n");
+        for s in starts {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} |",
+                s.label,
+                s.ready_ms,
+                s.rss_kib
+                    .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn mode_of(name: &str) -> Mode {
+    match name {
+        "token" => Mode::Token,
+        "verify" => Mode::Verify,
+        _ => Mode::Flow,
+    }
+}

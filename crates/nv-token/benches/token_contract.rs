@@ -1,0 +1,171 @@
+//! Micro-benchmarks of the token contract, one per operation a request pays for:
+//!
+//! - `seal`: sign the access token, then encrypt it to the resource server (`/token`);
+//! - `open`: decrypt, then verify it and check its claims (`/verify`);
+//! - `id_token_sign`: sign an ID token (`/token` with `openid`);
+//! - `client_assertion_verify`: verify a `private_key_jwt` assertion (`/token`).
+//!
+//! `seal` and `open` run for every supported pair (RS256/PS256/ES256 × RSA-OAEP-256 /
+//! ECDH-ES+A256KW / dir, all with A256GCM). Measurement windows are short (1 s) so the whole
+//! suite runs in about a minute: `cargo bench -p nv-token` (see docs/performance.md).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use nv_token::{
+    open, seal, AccessTokenClaims, Amr, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg,
+    EncryptionKey, OpenPolicy, SigningAlg, SigningKey, SigningKeys, VerificationKeys,
+};
+use serde_json::json;
+
+const ISS: &str = "https://as.example";
+const AUD: &str = "https://rs.example";
+const NOW: i64 = 1_800_000_000;
+
+fn claims() -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: ISS.into(),
+        sub: "Wm9vLXBhaXJ3aXNlLXN1YmplY3QtaWRlbnRpZmllcg".into(),
+        aud: Audience::One(AUD.into()),
+        client_id: "demo-app".into(),
+        scope: "openid dpv:FraudPreventionAndDetection number-verification:verify".into(),
+        iat: NOW,
+        nbf: None,
+        exp: NOW + 300,
+        jti: "7b0f9c51-3c0e-4bb8-9d1e-0a3f4a7f7c11".into(),
+        amr: vec![Amr::NETWORK.into()],
+        auth_time: NOW,
+        phone_number: "+99012345678".parse().expect("valid"),
+    }
+}
+
+/// What the resource server holds (private) and what the authorization server encrypts to.
+fn encryption_pair(enc: EncryptionAlg) -> (DecryptionKeys, EncryptionKey) {
+    let private = enc.generate().expect("key generation");
+    let decryption =
+        DecryptionKeys::from_jwks(std::slice::from_ref(&private)).expect("decryption key");
+    let recipient = match enc {
+        // A shared secret is never published: the authorization server is configured with it.
+        EncryptionAlg::Dir => EncryptionKey::from_jwk(&private, None),
+        _ => EncryptionKey::from_jwks(&decryption.public_jwks()),
+    }
+    .expect("encryption key");
+    (decryption, recipient)
+}
+
+fn signing_pair(sig: SigningAlg) -> (SigningKey, VerificationKeys) {
+    let (key, private) = SigningKey::generate(sig).expect("key generation");
+    let published = SigningKeys::new(vec![SigningKey::from_jwk(&private, None).expect("key")])
+        .expect("key set")
+        .verification_keys();
+    (key, published)
+}
+
+fn policy<'a>(enc: &'a [EncryptionAlg], sig: &'a [SigningAlg]) -> OpenPolicy<'a> {
+    OpenPolicy {
+        issuer: ISS,
+        audience: AUD,
+        key_management: enc,
+        content: &[ContentEncryption::A256GCM],
+        signing: sig,
+        now: NOW + 1,
+        leeway: 30,
+    }
+}
+
+fn pair_name(sig: SigningAlg, enc: EncryptionAlg) -> String {
+    format!("{}+{}", sig.name(), enc.name())
+}
+
+fn access_tokens(c: &mut Criterion) {
+    let claims = claims();
+    let mut sealing = c.benchmark_group("seal");
+    for sig in SigningAlg::ALL {
+        let (signer, _) = signing_pair(sig);
+        for enc in EncryptionAlg::ALL {
+            let (_, recipient) = encryption_pair(enc);
+            sealing.bench_function(BenchmarkId::from_parameter(pair_name(sig, enc)), |b| {
+                b.iter(|| {
+                    seal(
+                        black_box(&claims),
+                        &signer,
+                        &recipient,
+                        ContentEncryption::A256GCM,
+                    )
+                    .expect("seal")
+                })
+            });
+        }
+    }
+    sealing.finish();
+
+    let mut opening = c.benchmark_group("open");
+    for sig in SigningAlg::ALL {
+        let (signer, verification) = signing_pair(sig);
+        for enc in EncryptionAlg::ALL {
+            let (decryption, recipient) = encryption_pair(enc);
+            let token =
+                seal(&claims, &signer, &recipient, ContentEncryption::A256GCM).expect("seal");
+            let (encs, sigs) = ([enc], [sig]);
+            let policy = policy(&encs, &sigs);
+            opening.bench_function(BenchmarkId::from_parameter(pair_name(sig, enc)), |b| {
+                b.iter(|| {
+                    open(black_box(&token), &decryption, &verification, &policy).expect("open")
+                })
+            });
+        }
+    }
+    opening.finish();
+}
+
+fn id_tokens_and_assertions(c: &mut Criterion) {
+    let id_claims = json!({
+        "iss": ISS, "sub": "Wm9vLXBhaXJ3aXNlLXN1YmplY3QtaWRlbnRpZmllcg", "aud": "demo-app",
+        "exp": NOW + 300, "iat": NOW, "auth_time": NOW, "nonce": "n-0S6_WzA2Mj",
+        "at_hash": "77QmUPtjPfzWtF2AnpK9RQ", "azp": "demo-app", "amr": ["network"],
+    });
+    let mut signing = c.benchmark_group("id_token_sign");
+    for sig in SigningAlg::ALL {
+        let (key, _) = signing_pair(sig);
+        signing.bench_function(BenchmarkId::from_parameter(sig.name()), |b| {
+            b.iter(|| {
+                key.sign_json(Some("JWT"), black_box(&id_claims))
+                    .expect("sign")
+            })
+        });
+    }
+    signing.finish();
+
+    let assertion_claims = json!({
+        "iss": "demo-app", "sub": "demo-app", "aud": format!("{ISS}/token"),
+        "iat": NOW, "exp": NOW + 60, "jti": "0d5e8a4e-56b8-4c2c-a3b7-6f1c3f0e9a21",
+    });
+    let mut verifying = c.benchmark_group("client_assertion_verify");
+    for sig in SigningAlg::ALL {
+        let (key, client_keys) = signing_pair(sig);
+        let assertion = key.sign_json(Some("JWT"), &assertion_claims).expect("sign");
+        verifying.bench_function(BenchmarkId::from_parameter(sig.name()), |b| {
+            b.iter(|| {
+                client_keys
+                    .verify(black_box(&assertion), &SigningAlg::ALL)
+                    .expect("verify")
+            })
+        });
+    }
+    verifying.finish();
+}
+
+fn short() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = short();
+    targets = access_tokens, id_tokens_and_assertions
+}
+criterion_main!(benches);
