@@ -18,6 +18,7 @@ pub struct Stack {
 }
 
 /// Options for [`start`].
+#[derive(Default)]
 pub struct StackOptions {
     /// Shared store for the authorization server (`None`: a fresh in-memory store).
     pub as_store: Option<Arc<dyn Store>>,
@@ -27,17 +28,6 @@ pub struct StackOptions {
     pub keys_dir: Option<std::path::PathBuf>,
     /// Reuse an issuer (replicas behind one name); `None` uses the bound address.
     pub issuer: Option<String>,
-}
-
-impl Default for StackOptions {
-    fn default() -> Self {
-        Self {
-            as_store: None,
-            nv_store: None,
-            keys_dir: None,
-            issuer: None,
-        }
-    }
 }
 
 /// Write the resource server's encryption key (private, and its public JWKS) into `dir` unless

@@ -1,9 +1,9 @@
 //! The demo relying party: the whole protocol, printed like `curl -v` would show it.
 //!
-//! 1. discovery; 2. `/authorize` as the device (this machine is the subscriber in dev mode);
-//! 3. `/token` with `private_key_jwt`; 4. the ID token decoded and its signature checked against
-//! the JWKS; 5. `/verify` with the right number (true), a wrong one (false) and the hashed form,
-//! `/device-phone-number`, and the refused reuse of a token (each token is single use, so every
+//! Steps: discovery; `/authorize` as the device (this machine is the subscriber in dev mode);
+//! `/token` with `private_key_jwt`; the ID token decoded and its signature checked against the
+//! JWKS; `/verify` with the right number (true), a wrong one (false) and the hashed form;
+//! `/device-phone-number`; and the refused reuse of a token (each token is single use, so every
 //! call gets a fresh token).
 //!
 //! It is a tutorial and a smoke test: the end-to-end test suite runs [`run`] against real servers.
@@ -124,7 +124,7 @@ impl Demo {
     }
 
     /// /authorize as the device, then /token with private_key_jwt. Returns the token response.
-    async fn tokens(&self, verbose: bool) -> Result<Value, String> {
+    async fn tokens(&self, verbose: bool) -> Result<(Value, String), String> {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let verifier = URL_SAFE_NO_PAD.encode(bytes);
@@ -232,8 +232,7 @@ impl Demo {
         if !status.is_success() {
             return Err(format!("token refused: {body}"));
         }
-        let _ = nonce;
-        Ok(body)
+        Ok((body, nonce))
     }
 
     async fn call(
@@ -272,7 +271,7 @@ impl Demo {
 
     async fn fresh_token(&self) -> Result<String, String> {
         self.say("  (a fresh token: each access token is single use)");
-        let body = self.tokens(false).await?;
+        let (body, _) = self.tokens(false).await?;
         body["access_token"]
             .as_str()
             .map(str::to_owned)
@@ -309,7 +308,7 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
         .await?;
 
     demo.step("2-3. Authorize as the device, then redeem the code with private_key_jwt");
-    let tokens = demo.tokens(true).await?;
+    let (tokens, nonce) = demo.tokens(true).await?;
     let access_token = tokens["access_token"]
         .as_str()
         .ok_or("no access_token")?
@@ -328,6 +327,9 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
         serde_json::to_string(&Value::Object(header.claims_set().clone())).unwrap_or_default(),
         serde_json::to_string_pretty(&claims).unwrap_or_default()
     ));
+    if claims["nonce"].as_str() != Some(nonce.as_str()) {
+        return Err("the ID token's nonce is not the one sent".into());
+    }
     report.id_token_sub = claims["sub"].as_str().unwrap_or_default().to_owned();
 
     demo.step("5. POST /verify with the device's number");
