@@ -12,7 +12,10 @@ pub const AUDIENCE: &str = "urn:example:number-verification";
 pub const LOOPBACK_NUMBER: &str = "+99012345678";
 
 pub struct Stack {
+    /// The issuer identifier (for a replica: the shared name, not necessarily its own address).
     pub issuer: String,
+    /// Where this authorization server replica actually listens.
+    pub as_url: String,
     pub api: String,
     pub keys_dir: tempfile::TempDir,
 }
@@ -80,6 +83,7 @@ pub async fn start(options: StackOptions) -> Stack {
     .await
     .expect("the authorization server starts");
     let issuer = auth.issuer().to_owned();
+    let as_url = format!("http://{}", auth.local_addr());
 
     let mut n = number_verification::config::Settings::default();
     n.server.port = 0;
@@ -104,6 +108,7 @@ pub async fn start(options: StackOptions) -> Stack {
     tokio::spawn(nv.run_until_stopped());
     Stack {
         issuer,
+        as_url,
         api,
         keys_dir,
     }

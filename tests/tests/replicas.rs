@@ -1,0 +1,338 @@
+//! Two authorization-server and two resource-server replicas sharing one real Redis (started by
+//! the test on a free loopback port): codes, replay caches and single-use marks hold across
+//! replicas, and a Redis outage gives clean errors and heals without restarting anything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use end_to_end::{start, Stack, StackOptions, LOOPBACK_NUMBER};
+use nv_store::testing::RedisServer;
+use nv_store::Store;
+use serde_json::Value;
+
+const REDIRECT_PATH: &str = "/demo/callback";
+const SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
+
+struct Replicas {
+    redis: RedisServer,
+    a: Stack,
+    b: Stack,
+    http: reqwest::Client,
+}
+
+/// `None` (after printing why) when redis-server is not installed and NV_REQUIRE_REDIS is unset.
+async fn replicas() -> Option<Replicas> {
+    let redis = RedisServer::start_or_skip()?;
+    let store = |_: ()| async { Arc::new(redis.store("nv:").await) as Arc<dyn Store> };
+    let a = start(StackOptions {
+        as_store: Some(store(()).await),
+        nv_store: Some(store(()).await),
+        ..Default::default()
+    })
+    .await;
+    let b = start(StackOptions {
+        as_store: Some(store(()).await),
+        nv_store: Some(store(()).await),
+        keys_dir: Some(a.keys_path().to_path_buf()),
+        issuer: Some(a.issuer.clone()),
+    })
+    .await;
+    assert_eq!(a.issuer, b.issuer);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Some(Replicas { redis, a, b, http })
+}
+
+impl Replicas {
+    fn redirect_uri(&self) -> String {
+        format!("{}{REDIRECT_PATH}", self.a.issuer)
+    }
+
+    /// /authorize on the given replica; the Location's query pairs.
+    async fn authorize(&self, as_url: &str) -> Vec<(String, String)> {
+        let resp = self
+            .http
+            .get(format!("{as_url}/authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", "demo-app"),
+                ("redirect_uri", &self.redirect_uri()),
+                ("scope", SCOPE),
+                ("state", "s"),
+                ("prompt", "none"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302);
+        let loc = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        loc.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    async fn code(&self, as_url: &str) -> String {
+        let pairs = self.authorize(as_url).await;
+        pairs
+            .iter()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no code: {pairs:?}"))
+    }
+
+    async fn redeem_basic(&self, as_url: &str, code: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{as_url}/token"))
+            .basic_auth("demo-app", Some("demo-secret"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.redirect_uri()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn assertion(&self) -> String {
+        let jwk = josekit::jwk::Jwk::from_bytes(
+            std::fs::read(self.a.keys_path().join("demo-app.jwk")).unwrap(),
+        )
+        .unwrap();
+        let key = nv_token::SigningKey::from_jwk(&jwk, None).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        key.sign_json(
+            None,
+            &serde_json::json!({"iss": "demo-app", "sub": "demo-app", "aud": self.a.issuer,
+                "iat": now, "exp": now + 120, "jti": uuid::Uuid::new_v4().to_string()}),
+        )
+        .unwrap()
+    }
+
+    async fn redeem_jwt(&self, as_url: &str, code: &str, assertion: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{as_url}/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.redirect_uri()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn access_token(&self, as_url: &str) -> String {
+        let code = self.code(as_url).await;
+        let body: Value = self.redeem_basic(as_url, &code).await.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn verify(&self, api: &str, token: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{api}/number-verification/v2/verify"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"phoneNumber": LOOPBACK_NUMBER}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_code_minted_on_one_replica_is_redeemed_on_the_other_exactly_once() {
+    let Some(r) = replicas().await else { return };
+    let code = r.code(&r.a.as_url).await;
+    let (status, body) = json(r.redeem_basic(&r.b.as_url, &code).await).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = json(r.redeem_basic(&r.a.as_url, &code).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = json(r.redeem_basic(&r.b.as_url, &code).await).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn hundreds_of_concurrent_redemptions_across_replicas_give_exactly_one_token() {
+    let Some(r) = replicas().await else { return };
+    let r = Arc::new(r);
+    let code = r.code(&r.a.as_url).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let r = r.clone();
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            let url = if i % 2 == 0 {
+                r.a.as_url.clone()
+            } else {
+                r.b.as_url.clone()
+            };
+            r.redeem_basic(&url, &code).await.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        199,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_assertion_replayed_to_the_other_replica_is_refused() {
+    let Some(r) = replicas().await else { return };
+    let assertion = r.assertion();
+    let code = r.code(&r.a.as_url).await;
+    assert_eq!(
+        r.redeem_jwt(&r.a.as_url, &code, &assertion).await.status(),
+        200
+    );
+    let code = r.code(&r.b.as_url).await;
+    let (status, body) = json(r.redeem_jwt(&r.b.as_url, &code, &assertion).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    assert!(body["error_description"].as_str().unwrap().contains("jti"));
+}
+
+#[tokio::test]
+async fn an_access_token_used_on_one_resource_server_is_refused_on_the_other() {
+    let Some(r) = replicas().await else { return };
+    let token = r.access_token(&r.a.as_url).await;
+    let (status, body) = json(r.verify(&r.a.api, &token).await).await;
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &Value::Bool(true))
+    );
+    let (status, body) = json(r.verify(&r.b.api, &token).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("UNAUTHENTICATED")),
+        "{body}"
+    );
+}
+
+/// Time a request and check it stayed within the bound the store timeouts promise.
+async fn bounded<F: std::future::Future<Output = reqwest::Response>>(f: F) -> (u16, Value) {
+    let started = Instant::now();
+    let resp = f.await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    json(resp).await
+}
+
+#[tokio::test]
+async fn a_redis_outage_gives_clean_errors_and_service_resumes_without_restarting_anything() {
+    let Some(mut r) = replicas().await else {
+        return;
+    };
+    let token_before = r.access_token(&r.a.as_url).await;
+    let code_before = r.code(&r.a.as_url).await;
+
+    r.redis.stop();
+
+    // /authorize: redirected temporarily_unavailable, with the state.
+    let started = Instant::now();
+    let pairs = r.authorize(&r.b.as_url).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let get = |n: &str| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    assert_eq!(get("error"), Some("temporarily_unavailable"), "{pairs:?}");
+    assert_eq!(get("state"), Some("s"));
+    assert!(get("code").is_none());
+    // /token: 503 in OAuth JSON, never a token.
+    let (status, body) = bounded(r.redeem_basic(&r.a.as_url, &code_before)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    // The API: 503 UNAVAILABLE, never an accepted (possibly replayed) token.
+    let (status, body) = bounded(r.verify(&r.b.api, &token_before)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("UNAVAILABLE")),
+        "{body}"
+    );
+    // Readiness reports the store; liveness does not.
+    for base in [&r.a.as_url, &r.b.as_url, &r.a.api, &r.b.api] {
+        assert_eq!(
+            r.http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            503,
+            "{base}"
+        );
+        assert_eq!(
+            r.http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{base}"
+        );
+    }
+
+    r.redis.start_again();
+
+    // Service resumes by itself (the store reconnects); nothing was restarted.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut ready = true;
+        for base in [&r.a.as_url, &r.b.as_url, &r.a.api, &r.b.api] {
+            ready &= r
+                .http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200;
+        }
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the servers did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = r.access_token(&r.b.as_url).await;
+    let (status, body) = json(r.verify(&r.a.api, &token).await).await;
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+    let (status, _) = json(r.verify(&r.b.api, &token).await).await;
+    assert_eq!(status, 401, "single use still holds after the recovery");
+}
