@@ -21,11 +21,17 @@ pub enum KeyFileError {
     MissingInProduction { path: String },
 }
 
-/// Write a secret file readable by its owner only.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
+/// Write a secret file readable by its owner only, unless it exists. Returns whether this call
+/// created it. The contents go to a temporary file first and are then hard-linked into place,
+/// so two replicas starting together on a shared `keys/` never see a half-written key and never
+/// overwrite each other: the loser reads the winner's key.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -33,7 +39,16 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)?.write_all(contents)
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(contents).and_then(|_| f.sync_all()));
+    let linked = written.and_then(|_| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Read a JWK file, or every key of a JWKS file.
@@ -97,8 +112,14 @@ pub fn generate_key_file(path: &Path, alg: SigningAlg) -> Result<Jwk, KeyFileErr
         reason,
     };
     let jwk = alg.generate().map_err(|e| fail(e.to_string()))?;
-    write_private(path, jwk.to_string().as_bytes()).map_err(|e| fail(e.to_string()))?;
-    Ok(jwk)
+    if write_private(path, jwk.to_string().as_bytes()).map_err(|e| fail(e.to_string()))? {
+        return Ok(jwk);
+    }
+    // Another replica generated it first: use theirs.
+    read_jwks_file(path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail("empty key file".into()))
 }
 
 /// The pairwise-subject salt: configured, or in dev mode kept in `keys/pairwise-salt`.
@@ -131,4 +152,35 @@ pub fn pairwise_salt(settings: &Settings) -> Result<Secret, KeyFileError> {
         reason: e.to_string(),
     })?;
     Ok(Secret::new(salt.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn racing_generators_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.jwk");
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        generate_key_file(&path, SigningAlg::ES256)
+                            .unwrap()
+                            .key_id()
+                            .unwrap()
+                            .to_owned()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.windows(2).all(|w| w[0] == w[1]), "{kids:?}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left behind"
+        );
+    }
 }
