@@ -170,7 +170,7 @@ impl Application {
         );
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
                 .app_data(state.clone())
                 .configure(configure)
         })

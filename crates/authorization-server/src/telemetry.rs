@@ -16,3 +16,48 @@ pub fn init() {
     // A second init (tests, the local stack starting two servers) keeps the first subscriber.
     let _ = result;
 }
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+/// The per-request root span. tracing-actix-web's default records `http.target` with the query
+/// string — on `/authorize` that is the `login_hint` (a phone number), on a redirect URI the
+/// code — and a client IP taken from `Forwarded` headers anyone can write. This one records the
+/// path only and the matched route; the client address is decided (and logged masked) where
+/// the trusted-proxy rules apply.
+pub struct RootSpan;
+
+impl RootSpanBuilder for RootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %uuid::Uuid::new_v4(),
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let _entered = span.enter();
+        match outcome {
+            Ok(r) if r.status().is_server_error() => {
+                tracing::error!(http.status = r.status().as_u16(), "request failed")
+            }
+            Ok(r) => tracing::info!(http.status = r.status().as_u16(), "request completed"),
+            Err(_) => tracing::error!("request failed"),
+        }
+    }
+}

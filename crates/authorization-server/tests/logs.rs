@@ -1,0 +1,117 @@
+//! Logs never carry a phone number, a code, a token, a secret or an assertion — whatever the
+//! request contained. One test binary of its own: it installs the global log subscriber.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use helpers::*;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace,h2=info,hyper=info,hyper_util=info,reqwest=info,mio=info,tokio=info,actix_server=info,actix_http=info")
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let app = Builder {
+        playground: true,
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    // A playground hint, a network identity, a secret client, an assertion client, errors.
+    let code_pg = app
+        .code(&[
+            ("login_hint", "tel:+99000000077"),
+            ("client_id", "rp-secret"),
+        ])
+        .await;
+    let resp = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth("rp-secret", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code_pg),
+            ("redirect_uri", RP_REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let pg: serde_json::Value = resp.json().await.unwrap();
+    let code = app.code(&[]).await;
+    let assertion = app.assertion(&app.assertion_claims("rp-jwt"));
+    let resp = app
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP_REDIRECT),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ])
+        .await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let access_token = body["access_token"].as_str().unwrap().to_owned();
+    app.http
+        .get(app.url("/userinfo"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    // Refusals log too: replayed code and assertion, wrong secret.
+    app.token_form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", RP_REDIRECT),
+        ("client_id", "rp-secret"),
+        ("client_secret", "wrong-secret-xyz"),
+    ])
+    .await;
+    app.authorize(&app.std_params(&[("login_hint", "tel:+99000000088"), ("prompt", "consent")]))
+        .await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("code issued") && logs.contains("tokens issued"),
+        "the flow was logged:\n{logs}"
+    );
+    for secret in [
+        "99012345678",
+        "99000000077",
+        "99000000088",
+        code_pg.as_str(),
+        code.as_str(),
+        &access_token[..60],
+        pg["access_token"].as_str().unwrap(),
+        body["id_token"].as_str().unwrap(),
+        &assertion[assertion.len() - 40..],
+        SECRET,
+        "wrong-secret-xyz",
+    ] {
+        assert!(!logs.contains(secret), "the logs contain `{secret}`");
+    }
+}
