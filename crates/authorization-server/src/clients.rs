@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use nv_token::{SigningAlg, VerificationKeys};
 use sha2::{Digest, Sha256};
@@ -13,10 +12,10 @@ use crate::config::{AuthMethod, ClientSettings, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
 
 /// How long a client's `jwks_uri` document is trusted before it is fetched again.
-const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
+const JWKS_CACHE_TTL: i64 = 300;
 /// At most one refetch per client in this interval when an assertion names an unknown `kid`, so a
 /// stream of forged assertions cannot turn this server into a request amplifier.
-const JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(10);
+const JWKS_REFRESH_MIN_INTERVAL: i64 = 10;
 
 pub struct Client {
     pub id: String,
@@ -71,7 +70,8 @@ pub enum ClientKeys {
 
 pub struct RemoteJwks {
     uri: String,
-    cache: RwLock<Option<(Arc<VerificationKeys>, Instant)>>,
+    /// The keys and when (the app clock, seconds) they were fetched.
+    cache: RwLock<Option<(Arc<VerificationKeys>, i64)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,11 @@ pub enum JwksFetchError {
 }
 
 impl RemoteJwks {
-    async fn fetch(&self, http: &reqwest::Client) -> Result<Arc<VerificationKeys>, JwksFetchError> {
+    async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        now: i64,
+    ) -> Result<Arc<VerificationKeys>, JwksFetchError> {
         let doc: serde_json::Value = http
             .get(&self.uri)
             .send()
@@ -94,7 +98,7 @@ impl RemoteJwks {
         let keys = Arc::new(
             VerificationKeys::from_jwks(&doc).map_err(|e| JwksFetchError::Fetch(e.to_string()))?,
         );
-        *self.cache.write().await = Some((keys.clone(), Instant::now()));
+        *self.cache.write().await = Some((keys.clone(), now));
         Ok(keys)
     }
 
@@ -102,26 +106,28 @@ impl RemoteJwks {
     pub async fn get(
         &self,
         http: &reqwest::Client,
+        now: i64,
     ) -> Result<Arc<VerificationKeys>, JwksFetchError> {
         if let Some((keys, at)) = &*self.cache.read().await {
-            if at.elapsed() < JWKS_CACHE_TTL {
+            if now - at < JWKS_CACHE_TTL {
                 return Ok(keys.clone());
             }
         }
-        self.fetch(http).await
+        self.fetch(http, now).await
     }
 
     /// Fetch again because a `kid` was unknown, unless that happened very recently.
     pub async fn refresh(
         &self,
         http: &reqwest::Client,
+        now: i64,
     ) -> Result<Option<Arc<VerificationKeys>>, JwksFetchError> {
         if let Some((_, at)) = &*self.cache.read().await {
-            if at.elapsed() < JWKS_REFRESH_MIN_INTERVAL {
+            if now - at < JWKS_REFRESH_MIN_INTERVAL {
                 return Ok(None);
             }
         }
-        self.fetch(http).await.map(Some)
+        self.fetch(http, now).await.map(Some)
     }
 }
 

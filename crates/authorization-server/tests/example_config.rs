@@ -52,7 +52,10 @@ fn every_commented_setting_in_the_example_is_a_valid_key_and_value() {
     let path = dir.path().join("all-settings.toml");
     std::fs::write(&path, uncomment_every_setting(&text)).expect("write");
     let s = Settings::load(Some(&path)).expect("every commented setting is valid");
-    assert_eq!(s.server.issuer.as_deref(), Some("https://auth.operator.example"));
+    assert_eq!(
+        s.server.issuer.as_deref(),
+        Some("https://auth.operator.example")
+    );
     assert_eq!(s.server.trusted_proxies.len(), 1);
     assert_eq!(s.network.static_table.len(), 2);
     assert_eq!(s.network.playground_numbers.len(), 1);

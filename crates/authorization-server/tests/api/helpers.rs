@@ -38,6 +38,12 @@ pub struct Builder {
     pub mode_production: bool,
     pub extra_signing: bool,
     pub admin_token: Option<&'static str>,
+    /// Register `rp-remote`, a private_key_jwt client whose keys are at this jwks_uri.
+    pub remote_client_jwks: Option<String>,
+    /// Fetch the resource server's key from this JWKS URL instead of a file.
+    pub rs_jwks_uri: Option<String>,
+    /// The resource server's private key (generated when `None`).
+    pub rs_key: Option<josekit::jwk::Jwk>,
 }
 
 pub fn entry(net: &str, ports: Option<&str>, msisdn: &str) -> StaticEntry {
@@ -125,6 +131,15 @@ impl Builder {
         );
         other_sector.secret = Some(Secret::new(SECRET));
         s.clients = vec![jwt, secret, basic_only, public, other_sector];
+        if let Some(uri) = &self.remote_client_jwks {
+            let mut remote = client("rp-remote", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
+            remote.jwks_uri = Some(uri.clone());
+            s.clients.push(remote);
+        }
+        if let Some(uri) = &self.rs_jwks_uri {
+            s.access_token.encryption_key_file = None;
+            s.access_token.encryption_jwks_uri = Some(uri.clone());
+        }
         s
     }
 
@@ -135,7 +150,10 @@ impl Builder {
     pub async fn try_spawn(self) -> Result<TestApp, authorization_server::StartupError> {
         let keys_dir = tempfile::tempdir().unwrap();
         let (rp_key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
-        let rs_private = EncryptionAlg::RsaOaep256.generate().unwrap();
+        let rs_private = self
+            .rs_key
+            .clone()
+            .unwrap_or_else(|| EncryptionAlg::RsaOaep256.generate().unwrap());
         let rs_keys = DecryptionKeys::from_jwks(std::slice::from_ref(&rs_private)).unwrap();
         std::fs::write(
             keys_dir.path().join("rs.public.json"),
@@ -339,5 +357,43 @@ impl TestApp {
             body["error"].as_str().unwrap_or("").to_owned(),
             body["error_description"].as_str().unwrap_or("").to_owned(),
         )
+    }
+}
+
+/// A JSON document served over real HTTP on port 0 (a client's or a resource server's JWKS),
+/// replaceable at runtime, counting how often it is fetched.
+pub struct JsonServer {
+    pub url: String,
+    pub doc: Arc<std::sync::RwLock<Value>>,
+    pub hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JsonServer {
+    pub async fn start(doc: Value) -> Self {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let doc = Arc::new(std::sync::RwLock::new(doc));
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (d, h) = (doc.clone(), hits.clone());
+        let server = HttpServer::new(move || {
+            let (d, h) = (d.clone(), h.clone());
+            App::new().default_service(web::to(move || {
+                let (d, h) = (d.clone(), h.clone());
+                async move {
+                    h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = d.read().unwrap().clone();
+                    HttpResponse::Ok().json(body)
+                }
+            }))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let url = format!("http://{}/jwks", server.addrs()[0]);
+        tokio::spawn(server.run());
+        Self { url, doc, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

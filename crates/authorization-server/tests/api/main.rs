@@ -8,5 +8,6 @@ mod client_auth;
 mod discovery;
 mod keys;
 mod network;
+mod remote_keys;
 mod token;
 mod userinfo;

@@ -237,20 +237,22 @@ async fn verify_with_client_keys(
             verify(keys).map_err(|e| OAuthError::invalid_client(describe(e)))
         }
         ClientKeys::Remote(remote) => {
-            let keys = remote.get(&state.http).await.map_err(|e| {
+            let keys = remote.get(&state.http, state.now()).await.map_err(|e| {
                 tracing::warn!(client.id = %client.id, error.cause = %e, "client jwks_uri unavailable");
                 invalid("the client's jwks_uri could not be fetched")
             })?;
             match verify(&keys) {
-                Err(VerifyError::UnknownKey(_)) => match remote.refresh(&state.http).await {
-                    Ok(Some(fresh)) => {
-                        verify(&fresh).map_err(|e| OAuthError::invalid_client(describe(e)))
+                Err(VerifyError::UnknownKey(_)) => {
+                    match remote.refresh(&state.http, state.now()).await {
+                        Ok(Some(fresh)) => {
+                            verify(&fresh).map_err(|e| OAuthError::invalid_client(describe(e)))
+                        }
+                        Ok(None) => Err(OAuthError::invalid_client(describe(
+                            VerifyError::UnknownKey(String::new()),
+                        ))),
+                        Err(_) => Err(invalid("the client's jwks_uri could not be fetched")),
                     }
-                    Ok(None) => Err(OAuthError::invalid_client(describe(
-                        VerifyError::UnknownKey(String::new()),
-                    ))),
-                    Err(_) => Err(invalid("the client's jwks_uri could not be fetched")),
-                },
+                }
                 other => other.map_err(|e| OAuthError::invalid_client(describe(e))),
             }
         }
