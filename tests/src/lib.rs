@@ -31,6 +31,8 @@ pub struct StackOptions {
     pub keys_dir: Option<std::path::PathBuf>,
     /// Reuse an issuer (replicas behind one name); `None` uses the bound address.
     pub issuer: Option<String>,
+    /// Override the resource server's `tokens.accept_playground` (dev default: accepted).
+    pub nv_accept_playground: Option<bool>,
 }
 
 /// Write the resource server's encryption key (private, and its public JWKS) into `dir` unless
@@ -90,6 +92,9 @@ pub async fn start(options: StackOptions) -> Stack {
     n.keys.dir = dir.clone();
     n.audience = AUDIENCE.into();
     n.authorization_server.issuer = issuer.clone();
+    if options.nv_accept_playground.is_some() {
+        n.tokens.accept_playground = options.nv_accept_playground;
+    }
     let nv_store = options
         .nv_store
         .clone()
@@ -117,5 +122,57 @@ pub async fn start(options: StackOptions) -> Stack {
 impl Stack {
     pub fn keys_path(&self) -> &std::path::Path {
         self.keys_dir.path()
+    }
+}
+
+impl Stack {
+    /// An access token from the real authorization server: `/authorize` as the device (this
+    /// process on loopback), then `/token` with the demo client's secret.
+    pub async fn token(&self, scope: &str, login_hint: Option<&str>) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let redirect_uri = format!("{}/demo/callback", self.issuer);
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", "demo-app"),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("scope", scope),
+            ("prompt", "none"),
+        ];
+        if let Some(h) = login_hint {
+            query.push(("login_hint", h));
+        }
+        let resp = http
+            .get(format!("{}/authorize", self.as_url))
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code: {location}"));
+        let body: serde_json::Value = http
+            .post(format!("{}/token", self.as_url))
+            .basic_auth("demo-app", Some("demo-secret"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect_uri.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_owned()
     }
 }

@@ -35,6 +35,7 @@ async fn replicas() -> Option<Replicas> {
         nv_store: Some(store(()).await),
         keys_dir: Some(a.keys_path().to_path_buf()),
         issuer: Some(a.issuer.clone()),
+        ..Default::default()
     })
     .await;
     assert_eq!(a.issuer, b.issuer);
