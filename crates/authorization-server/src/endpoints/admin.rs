@@ -7,13 +7,13 @@ use std::time::Duration;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use ipnet::IpNet;
 use nv_token::PhoneNumber;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::read_body;
 use crate::config::{parse_ip_or_net, PortRange};
 use crate::error::OAuthError;
 use crate::network::sessions::{read_records, session_key, write_records, SessionRecord};
@@ -76,36 +76,10 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
 
 async fn json_body<T: for<'de> Deserialize<'de>>(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<T, OAuthError> {
-    let is_json = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    if !is_json {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/json",
-        ));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(OAuthError::invalid_request(format!(
-                "the request body exceeds {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(req, payload, limit, "application/json").await?;
     serde_json::from_slice(&body)
         .map_err(|e| OAuthError::invalid_request(format!("invalid JSON body: {e}")))
 }

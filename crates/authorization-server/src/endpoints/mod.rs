@@ -59,27 +59,34 @@ async fn method_not_allowed() -> HttpResponse {
         .json(serde_json::json!({"error": "invalid_request", "error_description": "method not allowed on this endpoint"}))
 }
 
-/// Read a whole `application/x-www-form-urlencoded` body, refusing more than `limit` bytes
-/// without buffering them (an oversized body is a clean `invalid_request`, not a 413 in another
-/// format, nor unbounded memory).
+/// Read a whole `application/x-www-form-urlencoded` body (see [`read_body`]).
 pub async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, OAuthError> {
+    read_body(req, payload, limit, "application/x-www-form-urlencoded").await
+}
+
+/// Read a whole body of the given media type, refusing more than `limit` bytes without
+/// buffering them (an oversized body is a clean 413 `invalid_request` in OAuth JSON, not a 413
+/// in another format, nor unbounded memory).
+pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    media_type: &str,
 ) -> Result<Vec<u8>, OAuthError> {
-    let is_form = req
+    let matches = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type));
+    if !matches {
+        return Err(OAuthError::invalid_request(format!(
+            "the body must be {media_type}"
+        )));
     }
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
