@@ -42,6 +42,8 @@ pub struct Builder {
     pub remote_client_jwks: Option<String>,
     /// Fetch the resource server's key from this JWKS URL instead of a file.
     pub rs_jwks_uri: Option<String>,
+    /// Load an ES256 key next to the RS256 one and register `rp-es`, which asks for ES256 ID tokens.
+    pub es256_client: bool,
     /// The resource server's private key (generated when `None`).
     pub rs_key: Option<josekit::jwk::Jwk>,
 }
@@ -136,6 +138,13 @@ impl Builder {
             remote.jwks_uri = Some(uri.clone());
             s.clients.push(remote);
         }
+        if self.es256_client {
+            s.keys.signing = vec!["as-signing.jwk".into(), "es.jwk".into()];
+            let mut es = client("rp-es", RP_REDIRECT, vec![AuthMethod::ClientSecretBasic]);
+            es.secret = Some(Secret::new(SECRET));
+            es.id_token_signed_response_alg = Some(SigningAlg::ES256);
+            s.clients.push(es);
+        }
         if let Some(uri) = &self.rs_jwks_uri {
             s.access_token.encryption_key_file = None;
             s.access_token.encryption_jwks_uri = Some(uri.clone());
@@ -164,6 +173,13 @@ impl Builder {
             // Production refuses to generate keys: provide them like an operator would.
             let jwk = SigningAlg::RS256.generate().unwrap();
             std::fs::write(keys_dir.path().join("as-signing.jwk"), jwk.to_string()).unwrap();
+        }
+        if self.es256_client {
+            std::fs::write(
+                keys_dir.path().join("es.jwk"),
+                SigningAlg::ES256.generate().unwrap().to_string(),
+            )
+            .unwrap();
         }
         if self.extra_signing {
             std::fs::write(

@@ -318,3 +318,56 @@ async fn malformed_token_requests_get_oauth_json_errors() {
         .collect();
     assert_eq!(codes.len(), 2, "codes are random");
 }
+
+#[tokio::test]
+async fn a_client_registered_for_es256_id_tokens_gets_them_and_discovery_says_so() {
+    let app = Builder {
+        es256_client: true,
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    let doc: serde_json::Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "RS256"])
+    );
+    for (client, alg) in [("rp-es", "ES256"), ("rp-secret", "RS256")] {
+        let code = app.code(&[("client_id", client)]).await;
+        let body: serde_json::Value = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth(client, Some(SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP_REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id_token = body["id_token"].as_str().unwrap();
+        assert_eq!(b64_json(id_token.split('.').next().unwrap())["alg"], alg);
+        let alg: SigningAlg = alg.parse().unwrap();
+        app.jwks()
+            .await
+            .verify(id_token, &[alg])
+            .expect("verifies with the published key");
+        // The access token is still signed by the current (first) key.
+        let at_inner_alg = app
+            .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+            .await;
+        assert_eq!(at_inner_alg.client_id, client);
+    }
+}
