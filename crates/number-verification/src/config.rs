@@ -17,6 +17,28 @@ use url::Url;
 /// Environment variable prefix; `__` separates nested keys.
 pub const ENV_PREFIX: &str = "NV_";
 
+/// The top-level keys. `NV_…` variables whose first segment is not one of these belong to
+/// something else (the test tooling exports `NV_REQUIRE_REDIS`) and are ignored; a misspelt key
+/// inside a section (`NV_SERVER__PROT`) is still an error.
+const SECTIONS: [&str; 8] = [
+    "mode",
+    "audience",
+    "server",
+    "authorization_server",
+    "keys",
+    "tokens",
+    "store",
+    "log",
+];
+
+fn environment(prefix: &str) -> Env {
+    Env::prefixed(prefix).split("__").filter(|key| {
+        // Keys are lower-cased only when emitted, after this filter.
+        let section = key.as_str().split('.').next().unwrap_or_default();
+        SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
+    })
+}
+
 /// Why the configuration could not be loaded. The message says which key and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -216,7 +238,7 @@ pub enum LogFormat {
 impl Settings {
     /// Defaults, then the TOML file (when given), then `NV_…` environment variables.
     pub fn load(config_path: Option<&Path>) -> Result<Settings, ConfigError> {
-        Self::load_from(config_path, Env::prefixed(ENV_PREFIX).split("__"))
+        Self::load_from(config_path, environment(ENV_PREFIX))
     }
 
     fn load_from(config_path: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
@@ -325,7 +347,7 @@ mod tests {
     use super::*;
 
     fn no_env() -> Env {
-        Env::prefixed("NV_TEST_THAT_NOBODY_SETS_").split("__")
+        environment("NV_TEST_THAT_NOBODY_SETS_")
     }
 
     #[test]
@@ -388,6 +410,8 @@ mod tests {
                 "https://as.example/jwks",
             );
             jail.set_env("NV_MODE", "production");
+            // Not ours: ignored rather than an unknown key.
+            jail.set_env("NV_REQUIRE_REDIS", "1");
             let s = Settings::load(None).unwrap();
             assert_eq!(
                 s.keys.decryption,
@@ -400,6 +424,10 @@ mod tests {
                 Some("https://as.example/jwks")
             );
             assert_eq!(s.accepted_amr(), vec!["network"]);
+            // A typo inside a section is still reported.
+            jail.set_env("NV_SERVER__PROT", "1");
+            let err = Settings::load(None).unwrap_err();
+            assert!(err.to_string().contains("prot"), "{err}");
             Ok(())
         });
     }

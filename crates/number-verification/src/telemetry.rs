@@ -30,13 +30,33 @@ pub fn init(format: LogFormat) -> Result<(), String> {
     result.map_err(|e| e.to_string())
 }
 
-/// The root span of every request.
+/// The root span of every request. Unlike tracing-actix-web's default it records the path
+/// without the query string (a client could put a phone number there) and the TCP peer rather
+/// than a client IP taken from `Forwarded` headers anyone can write.
 pub struct RootSpan;
 
 impl RootSpanBuilder for RootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        // `x_correlator` is filled in by the correlator middleware, which runs inside this span.
-        tracing_actix_web::root_span!(request, x_correlator = tracing::field::Empty)
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let peer = request
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.peer_ip = %peer,
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %uuid::Uuid::new_v4(),
+            // Filled in by the correlator middleware, which runs inside this span.
+            x_correlator = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
