@@ -11,8 +11,7 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/number-verification.toml")
 }
 
-/// The file is under test, not the shell: `NV_…` variables would override what it says, and an
-/// unrelated one (the test command exports `NV_REQUIRE_REDIS=1`) is an unknown key to `Settings`.
+/// The file is under test, not the shell: `NV_…` variables would override what it says.
 fn without_nv_environment() {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("NV_") {
