@@ -16,7 +16,6 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /srv nv \
  && mkdir -p /srv/keys && chown nv /srv/keys && chmod 700 /srv/keys
 COPY --from=build /src/target/release/authorization-server /src/target/release/number-verification /usr/local/bin/
-COPY templates /srv/templates
 USER nv
 WORKDIR /srv
 # Keys live in /srv/keys (a volume): generated there in dev mode, provided in production mode.

@@ -268,7 +268,14 @@ async fn a_redis_outage_gives_clean_errors_and_service_resumes_without_restartin
     assert_eq!(get("state"), Some("s"));
     assert!(get("code").is_none());
     // /token: 503 in OAuth JSON, never a token.
-    let (status, body) = bounded(r.redeem_basic(&r.a.as_url, &code_before)).await;
+    let resp = r.redeem_basic(&r.a.as_url, &code_before).await;
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let (status, body) = bounded(async { resp }).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (503, Some("temporarily_unavailable")),

@@ -111,6 +111,10 @@ impl ResponseError for OAuthError {
                 resp.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // RFC 9110 §10.2.3: the store reconnects within about a second.
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
         resp.json(self)
     }
 }

@@ -161,6 +161,12 @@ impl Application {
             http,
             settings,
         });
+        if state.playground && state.settings.mode == Mode::Production {
+            tracing::warn!(
+                "network.playground is on in production mode: a +990… login_hint (or an admin-added \
+                 number) is taken as the identity without any network check"
+            );
+        }
         tracing::info!(
             server.address = %local_addr,
             server.issuer = %issuer,
