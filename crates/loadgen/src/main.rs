@@ -11,7 +11,7 @@ mod report;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use options::{Command, LoadOptions, Mode, StartupOptions, USAGE};
 use relying_party::RelyingParty;
@@ -104,6 +104,14 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
         .map_err(|e| format!("probe POST /verify: {e}"))?;
 
     let bound = if o.bound {
+        if let Some(busy) = process::busy_cores(Duration::from_millis(300), cores) {
+            if busy > 0.25 {
+                println!(
+                    "warning: the machine is not idle ({busy:.2} cores busy before the run): \
+                     the bound and the throughput will both be low and noisy"
+                );
+            }
+        }
         let profile = bound::Profile::observe(&rp, &tokens).await?;
         let b = bound::measure(profile, cores)?;
         report::print_bound(&b);

@@ -35,6 +35,15 @@ fn machine_ticks() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// Cores kept busy by everything on the machine during `window` (blocks the thread).
+pub fn busy_cores(window: Duration, cores: usize) -> Option<f64> {
+    let a = machine_ticks()?;
+    std::thread::sleep(window);
+    let b = machine_ticks()?;
+    let total = b.1.checked_sub(a.1).filter(|t| *t > 0)?;
+    Some((b.0 - a.0) as f64 / total as f64 * cores as f64)
+}
+
 /// `VmRSS` of a process, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

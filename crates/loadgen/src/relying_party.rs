@@ -78,6 +78,9 @@ impl RelyingParty {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(o.concurrency * 2)
+            // Below the servers' keep-alive (actix: 5 s), so a connection the server is closing
+            // is never reused (that race shows up as "error sending request" after a pause).
+            .pool_idle_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(30))
             .build()

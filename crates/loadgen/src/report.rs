@@ -35,6 +35,11 @@ pub struct BoundSummary {
     pub ceiling_without_loadgen: Option<f64>,
     pub ratio: f64,
     pub ratio_without_loadgen: Option<f64>,
+    /// Crypto CPU (one-core cost × throughput) over the CPU both servers used: how much of
+    /// their time went into cryptography rather than HTTP, JSON, storage, scheduling.
+    pub server_crypto_share: Option<f64>,
+    /// Crypto CPU per unit, microseconds (one-core rates).
+    pub crypto_us_per_unit: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +54,9 @@ pub struct LoadSummary {
     pub errors: u64,
     pub error_samples: Vec<String>,
     pub cpu: CpuUse,
+    /// Server CPU per unit (request or flow), microseconds.
+    pub as_cpu_us_per_unit: Option<f64>,
+    pub rs_cpu_us_per_unit: Option<f64>,
     pub signed_during_run: u64,
     pub bound: Option<BoundSummary>,
 }
@@ -108,10 +116,22 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
     let throughput = outcome.stats.latency[main].len() as f64 / secs;
     // Errors of the unit the mode counts (a failed flow is counted once, at its endpoint too).
     let errors = outcome.stats.errors[main];
+    let per_unit = |cores: Option<f64>| {
+        cores
+            .filter(|_| throughput > 0.0)
+            .map(|c| c / throughput * 1e6)
+    };
+    let as_cpu_us_per_unit = per_unit(outcome.cpu.auth_server);
+    let rs_cpu_us_per_unit = per_unit(outcome.cpu.resource_server);
+    let server_cores = match (outcome.cpu.auth_server, outcome.cpu.resource_server) {
+        (None, None) => None,
+        (a, r) => Some(a.unwrap_or(0.0) + r.unwrap_or(0.0)),
+    };
     let bound = bound.map(|b| {
         let ceiling = b.ceiling(info.mode);
         let left = outcome.cpu.loadgen.map(|l| (b.cores as f64 - l).max(0.01));
         let ceiling_without_loadgen = left.map(|c| b.ceiling_on(info.mode, c));
+        let cost = b.cost(info.mode);
         BoundSummary {
             profile: b.profile.describe(),
             cores: b.cores,
@@ -120,6 +140,10 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
             ceiling_without_loadgen,
             ratio: throughput / ceiling,
             ratio_without_loadgen: ceiling_without_loadgen.map(|c| throughput / c),
+            server_crypto_share: server_cores
+                .filter(|c| *c > 0.0)
+                .map(|c| throughput * cost / c),
+            crypto_us_per_unit: cost * 1e6,
         }
     });
     let load = match info.rate {
@@ -137,6 +161,8 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
         errors,
         error_samples: outcome.stats.samples.clone(),
         cpu: outcome.cpu,
+        as_cpu_us_per_unit,
+        rs_cpu_us_per_unit,
         signed_during_run: outcome.signed_during_run,
         bound,
     }
@@ -148,15 +174,23 @@ fn cores(x: Option<f64>) -> String {
 
 pub fn print_bound(b: &Bound) {
     println!(
-        "crypto per core (nv-token over josekit/OpenSSL; {})",
+        "crypto (nv-token over josekit/OpenSSL; {})",
         b.profile.describe()
+    );
+    println!(
+        "  {:<40} {:>10} {:>9} {:>14}",
+        "operation",
+        "1 core /s",
+        "µs",
+        format!("{} cores /s", b.cores)
     );
     for op in &b.ops {
         println!(
-            "  {:<44} {:>10.0} /s {:>9.1} µs",
+            "  {:<40} {:>10.0} {:>9.1} {:>14.0}",
             op.name,
             op.per_core,
-            1e6 / op.per_core
+            1e6 / op.per_core,
+            op.all_cores
         );
     }
     println!(
@@ -166,6 +200,16 @@ pub fn print_bound(b: &Bound) {
         b.ceiling(Mode::Verify),
         b.ceiling(Mode::Flow)
     );
+}
+
+fn other_cpu(c: &CpuUse) -> Option<f64> {
+    Some(
+        (c.machine?
+            - c.auth_server.unwrap_or(0.0)
+            - c.resource_server.unwrap_or(0.0)
+            - c.loadgen.unwrap_or(0.0))
+        .max(0.0),
+    )
 }
 
 pub fn print_run(s: &LoadSummary) {
@@ -192,12 +236,26 @@ pub fn print_run(s: &LoadSummary) {
         );
     }
     println!(
-        "  CPU (cores busy): authorization server {}, resource server {}, loadgen {}, machine {}",
+        "  CPU (cores busy): authorization server {}, resource server {}, loadgen {}, other processes {}",
         cores(s.cpu.auth_server),
         cores(s.cpu.resource_server),
         cores(s.cpu.loadgen),
-        cores(s.cpu.machine)
+        cores(other_cpu(&s.cpu))
     );
+    if let (Some(a), Some(r)) = (s.as_cpu_us_per_unit, s.rs_cpu_us_per_unit) {
+        print!(
+            "  server CPU per {}: authorization server {a:.0} µs, resource server {r:.0} µs",
+            unit(&s.mode)
+        );
+        match &s.bound {
+            Some(b) => println!(
+                "; crypto {:.0} µs = {:.0} % of it",
+                b.crypto_us_per_unit,
+                b.server_crypto_share.unwrap_or(0.0) * 100.0
+            ),
+            None => println!(),
+        }
+    }
     if s.signed_during_run > 0 {
         println!(
             "  note: {} client assertions were signed inside the run (pool too small)",
@@ -239,6 +297,14 @@ pub fn append(path: &Path, line: &Line) -> Result<(), String> {
     writeln!(f, "{json}").map_err(|e| format!("{}: {e}", path.display()))
 }
 
+fn unit(mode: &str) -> &'static str {
+    if mode == "flow" {
+        "flow"
+    } else {
+        "request"
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:.0} %", x * 100.0)
 }
@@ -260,8 +326,8 @@ pub fn markdown(path: &Path) -> Result<String, String> {
         .collect();
     let mut out = String::new();
     if !loads.is_empty() {
-        out.push_str("| profile | mode | load | throughput /s | crypto bound /s | ratio | ratio, loadgen's CPU excluded | p50 ms | p90 ms | p99 ms | max ms | errors | CPU AS / RS / loadgen |\n");
-        out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
+        out.push_str("| profile | mode | load | throughput /s | crypto bound /s | ratio | ratio, loadgen's CPU excluded | crypto share of server CPU | p50 ms | p90 ms | p99 ms | max ms | errors | cores busy: AS / RS / loadgen / other |\n");
+        out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
         for s in &loads {
             let main = s
                 .endpoints
@@ -270,17 +336,18 @@ pub fn markdown(path: &Path) -> Result<String, String> {
             let (p50, p90, p99, max) = main.map_or((0.0, 0.0, 0.0, 0.0), |e| {
                 (e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms)
             });
-            let (bound, ratio, ratio_adj) = match &s.bound {
+            let (bound, ratio, ratio_adj, share) = match &s.bound {
                 Some(b) => (
                     format!("{:.0}", b.ceiling),
                     pct(b.ratio),
                     b.ratio_without_loadgen.map_or("-".into(), pct),
+                    b.server_crypto_share.map_or("-".into(), pct),
                 ),
-                None => ("-".into(), "-".into(), "-".into()),
+                None => ("-".into(), "-".into(), "-".into(), "-".into()),
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {}{} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} / {} / {} |",
+                "| {} | {} | {}{} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} / {} / {} / {} |",
                 s.label,
                 s.mode,
                 s.load,
@@ -289,6 +356,7 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                 bound,
                 ratio,
                 ratio_adj,
+                share,
                 p50,
                 p90,
                 p99,
@@ -297,6 +365,7 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                 cores(s.cpu.auth_server),
                 cores(s.cpu.resource_server),
                 cores(s.cpu.loadgen),
+                cores(other_cpu(&s.cpu)),
             );
         }
         out.push_str("\nPer endpoint, flow runs:\n\n| profile | load | endpoint | requests /s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|--:|--:|--:|--:|--:|--:|\n");
@@ -318,7 +387,7 @@ pub fn markdown(path: &Path) -> Result<String, String> {
             }
         }
         let mut seen = Vec::new();
-        out.push_str("\nCrypto per core, measured in the same run (nv-token over josekit/OpenSSL):\n\n| profile | operation | per core /s | µs |\n|---|---|--:|--:|\n");
+        out.push_str("\nCrypto, measured in the same run (nv-token over josekit/OpenSSL), the first bound of each profile:\n\n| profile | operation | 1 core /s | µs | all cores /s |\n|---|---|--:|--:|--:|\n");
         for s in &loads {
             let Some(b) = &s.bound else { continue };
             if seen.contains(&&s.label) {
@@ -328,11 +397,12 @@ pub fn markdown(path: &Path) -> Result<String, String> {
             for op in &b.ops {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.0} | {:.1} |",
+                    "| {} | {} | {:.0} | {:.1} | {:.0} |",
                     s.label,
                     op.name,
                     op.per_core,
-                    1e6 / op.per_core
+                    1e6 / op.per_core,
+                    op.all_cores
                 );
             }
         }
