@@ -1,7 +1,6 @@
 //! Key files: loaded once at start-up; in dev mode generated when missing.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use josekit::jwk::Jwk;
@@ -21,35 +20,7 @@ pub enum KeyFileError {
     MissingInProduction { path: String },
 }
 
-/// Write a secret file readable by its owner only, unless it exists. Returns whether this call
-/// created it. The contents go to a temporary file first and are then hard-linked into place,
-/// so two replicas starting together on a shared `keys/` never see a half-written key and never
-/// overwrite each other: the loser reads the winner's key.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = options
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(contents).and_then(|_| f.sync_all()));
-    let linked = written.and_then(|_| fs::hard_link(&tmp, path));
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
-}
+pub use nv_token::keys::write_private;
 
 /// Read a JWK file, or every key of a JWKS file.
 pub fn read_jwks_file(path: &Path) -> Result<Vec<Jwk>, KeyFileError> {

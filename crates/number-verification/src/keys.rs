@@ -6,7 +6,7 @@
 //! authorization server's convenience; in production a missing key is a start-up error.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use josekit::jwk::Jwk;
@@ -107,7 +107,8 @@ fn read_jwk(path: &Path) -> Result<Option<Jwk>, KeyLoadError> {
     Ok(Some(jwk))
 }
 
-fn generate(path: &Path, alg: EncryptionAlg) -> Result<Jwk, KeyLoadError> {
+/// Generate a private decryption JWK into `path` (mode 0600); dev start-up and `generate-key`.
+pub fn generate(path: &Path, alg: EncryptionAlg) -> Result<Jwk, KeyLoadError> {
     let io = |e: std::io::Error| KeyLoadError::Io {
         path: path.to_owned(),
         message: e.to_string(),
@@ -123,33 +124,21 @@ fn generate(path: &Path, alg: EncryptionAlg) -> Result<Jwk, KeyLoadError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    let mut options = fs::OpenOptions::new();
-    // create_new: two replicas starting together must not overwrite each other's key.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // A private key: readable by this user only.
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(&json).map_err(io)?;
-            tracing::warn!(
-                key.path = %path.display(),
-                key.alg = alg.name(),
-                key.kid = jwk.key_id().unwrap_or(""),
-                "dev mode: generated a new decryption key (production refuses to start without one)"
-            );
-            Ok(jwk)
-        }
+    // Written whole then linked into place: two replicas starting together on a shared keys
+    // directory never overwrite each other, nor read a half-written key.
+    if nv_token::keys::write_private(path, &json).map_err(io)? {
+        tracing::warn!(
+            key.path = %path.display(),
+            key.alg = alg.name(),
+            key.kid = jwk.key_id().unwrap_or(""),
+            "generated a new decryption key"
+        );
+        Ok(jwk)
+    } else {
         // Someone else created it in the meantime: use theirs.
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            read_jwk(path)?.ok_or_else(|| KeyLoadError::Missing {
-                path: path.to_owned(),
-            })
-        }
-        Err(e) => Err(io(e)),
+        read_jwk(path)?.ok_or_else(|| KeyLoadError::Missing {
+            path: path.to_owned(),
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use number_verification::{telemetry, Application, Settings};
 
 const USAGE: &str = "usage: number-verification [--config PATH]
+       number-verification generate-key [--alg RSA-OAEP-256|ECDH-ES+A256KW|dir] --out FILE
 
 Settings: built-in defaults, then the TOML file, then NV_* environment variables
 (NV_SERVER__PORT=8081, NV_MODE=production, ...). See docs/number-verification.md.";
@@ -28,8 +29,59 @@ fn config_path() -> Result<Option<PathBuf>, String> {
     Ok(path)
 }
 
+/// `generate-key`: write a private decryption JWK (what production mode needs before its first
+/// start); its public half is served at `/.well-known/jwks.json` once the server runs.
+fn generate_key(args: &[String]) -> ExitCode {
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let alg = match flag("--alg")
+        .map(|a| a.parse::<nv_token::EncryptionAlg>())
+        .unwrap_or(Ok(nv_token::EncryptionAlg::RsaOaep256))
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("number-verification: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(out) = flag("--out") else {
+        eprintln!("number-verification: generate-key needs --out FILE\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let path = PathBuf::from(out);
+    if path.exists() {
+        eprintln!(
+            "number-verification: {} exists; not overwriting a key",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    match number_verification::keys::generate(&path, alg) {
+        Ok(jwk) => {
+            println!(
+                "wrote {} (kid {}, {})",
+                path.display(),
+                jwk.key_id().unwrap_or(""),
+                alg.name()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("number-verification: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("generate-key") {
+        return generate_key(&args[1..]);
+    }
     let path = match config_path() {
         Ok(p) => p,
         Err(e) => {

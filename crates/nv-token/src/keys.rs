@@ -6,6 +6,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
 use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -660,6 +663,36 @@ impl DecryptionKeys {
         let mut algs: Vec<_> = self.keys.iter().map(|k| k.alg).collect();
         algs.dedup();
         algs
+    }
+}
+
+/// Write a secret file readable by its owner only, unless it exists. Returns whether this call
+/// created it. The contents go to a temporary file first and are then hard-linked into place,
+/// so two replicas starting together on a shared `keys/` never see a half-written key and never
+/// overwrite each other: the loser reads the winner's key.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(contents).and_then(|_| f.sync_all()));
+    let linked = written.and_then(|_| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
