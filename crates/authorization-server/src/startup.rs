@@ -159,6 +159,7 @@ impl Application {
             clock: deps.clock,
             pairwise_salt,
             http,
+            crypto: tokio::sync::Semaphore::new(workers),
             settings,
         });
         if state.playground && state.settings.mode == Mode::Production {

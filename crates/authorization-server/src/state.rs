@@ -24,6 +24,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub pairwise_salt: Secret,
     pub http: reqwest::Client,
+    /// One permit per core for signing and encryption jobs on the blocking pool.
+    pub crypto: tokio::sync::Semaphore,
 }
 
 impl AppState {

@@ -103,6 +103,15 @@ impl IssuerKeys {
         guard.as_ref().map(|c| (c.keys.clone(), c.fetched_at))
     }
 
+    /// The cached keys if they are younger than `jwks_max_age_seconds`; never fetches (the hot
+    /// path uses it to verify in the same blocking job that decrypts).
+    pub fn fresh_cached(&self) -> Option<Arc<VerificationKeys>> {
+        let now = self.clock.now();
+        self.read_cache()
+            .filter(|(_, at)| now - at < self.max_age)
+            .map(|(keys, _)| keys)
+    }
+
     /// The current keys: cached, or fetched when none are cached or the cache is older than
     /// `jwks_max_age_seconds` (a stale set is still used if that refetch fails).
     pub async fn current(&self) -> Result<Arc<VerificationKeys>, KeysUnavailable> {

@@ -88,6 +88,9 @@ impl Application {
                 issuer_keys: Arc::new(issuer_keys),
                 policy: Arc::new(policy),
                 clock: deps.clock.clone(),
+                crypto: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )),
             },
             store: deps.store,
             clock: deps.clock,

@@ -1,4 +1,5 @@
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use async_trait::async_trait;
 use crate::{Clock, Store, StoreError, SystemClock};
 
 /// The embedded store for a single process. Expiry follows the injected [`Clock`]; expired
-/// entries are dropped when touched and swept every 1024 writes so memory stays bounded.
+/// entries are dropped when touched, and each write also removes a few of the earliest-expiring
+/// entries from a min-heap of expiries, so memory stays bounded without ever sweeping the whole
+/// map under the lock (a full sweep stalled every request for milliseconds at 100k entries).
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     clock: Arc<dyn Clock>,
@@ -16,8 +19,13 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, (Vec<u8>, i64)>,
-    writes: u64,
+    /// `(expiry, key)` of every write, earliest first; stale items (key rewritten or removed)
+    /// are skipped when popped.
+    expiries: BinaryHeap<Reverse<(i64, String)>>,
 }
+
+/// Expired entries removed per write: more than one, so the heap drains faster than it fills.
+const EVICTIONS_PER_WRITE: usize = 4;
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -53,10 +61,19 @@ impl Inner {
         self.entries.get(key)
     }
 
-    fn wrote(&mut self, now: i64) {
-        self.writes += 1;
-        if self.writes % 1024 == 0 {
-            self.entries.retain(|_, (_, exp)| *exp > now);
+    fn wrote(&mut self, key: &str, exp: i64, now: i64) {
+        self.expiries.push(Reverse((exp, key.to_owned())));
+        for _ in 0..EVICTIONS_PER_WRITE {
+            match self.expiries.peek() {
+                Some(Reverse((e, _))) if *e <= now => {}
+                _ => break,
+            }
+            if let Some(Reverse((e, k))) = self.expiries.pop() {
+                // Only if the entry still carries this expiry (it may have been rewritten).
+                if self.entries.get(&k).is_some_and(|(_, cur)| *cur == e) {
+                    self.entries.remove(&k);
+                }
+            }
         }
     }
 }
@@ -76,7 +93,7 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         inner.entries.insert(key.to_owned(), (value.to_vec(), exp));
-        inner.wrote(now);
+        inner.wrote(key, exp, now);
         Ok(true)
     }
 
@@ -95,7 +112,7 @@ impl Store for MemoryStore {
         let exp = self.expiry(ttl);
         let mut inner = self.lock();
         inner.entries.insert(key.to_owned(), (value.to_vec(), exp));
-        inner.wrote(now);
+        inner.wrote(key, exp, now);
         Ok(())
     }
 
@@ -128,5 +145,41 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FakeClock;
+
+    #[tokio::test]
+    async fn expired_entries_are_evicted_by_later_writes_without_being_touched() {
+        let clock = FakeClock::new(0);
+        let store = MemoryStore::new(Arc::new(clock.clone()));
+        for i in 0..1000 {
+            store
+                .put(&format!("old:{i}"), b"x", Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        // Rewritten with a longer TTL: its first heap item is stale and must not evict it.
+        store
+            .put("old:7", b"y", Duration::from_secs(100))
+            .await
+            .unwrap();
+        clock.advance(11);
+        for i in 0..300 {
+            store
+                .put(&format!("new:{i}"), b"x", Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        let len = store.lock().entries.len();
+        assert!(len <= 301 + 1, "expired entries linger: {len}");
+        assert_eq!(
+            store.get("old:7").await.unwrap().as_deref(),
+            Some(&b"y"[..])
+        );
     }
 }

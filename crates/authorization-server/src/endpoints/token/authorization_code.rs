@@ -160,7 +160,13 @@ async fn issue(
     let id_token_alg = client.id_token_alg;
     let nonce = grant.nonce;
     let content = settings.content_encryption;
-    // RSA private-key operations take about a millisecond each: keep them off the async workers.
+    // RSA private-key operations take about a millisecond each: keep them off the async workers,
+    // and run at most one such job per core (more threads on the same cores only add switches).
+    let _permit = state
+        .crypto
+        .acquire()
+        .await
+        .map_err(OAuthError::server_error)?;
     let worker_state = state.clone();
     let (access_token, id_token, claims) = web::block(move || -> Result<_, String> {
         let state = worker_state;
