@@ -220,18 +220,7 @@ async fn iss_and_sub_must_both_be_the_client() {
 async fn a_secret_client_authenticates_with_basic_or_post() {
     let app = spawn().await;
     let code = app.code(&[("client_id", "rp-secret")]).await;
-    let resp = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("rp-secret", Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = app.redeem_basic("rp-secret", &code, RP_REDIRECT).await;
     assert_eq!(resp.status(), 200);
     let code = app.code(&[("client_id", "rp-secret")]).await;
     let resp = app

@@ -7,15 +7,7 @@ async fn discovery_describes_exactly_what_the_server_does() {
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
     ] {
-        let doc: serde_json::Value = app
-            .http
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: serde_json::Value = app.get_json(path).await;
         assert_eq!(doc["issuer"], app.base);
         assert_eq!(doc["authorization_endpoint"], app.url("/authorize"));
         assert_eq!(doc["token_endpoint"], app.url("/token"));
@@ -47,15 +39,7 @@ async fn discovery_describes_exactly_what_the_server_does() {
 #[tokio::test]
 async fn the_jwks_publishes_public_keys_with_kids_only() {
     let app = spawn().await;
-    let jwks: serde_json::Value = app
-        .http
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert!(keys[0]["kid"].as_str().is_some_and(|k| !k.is_empty()));

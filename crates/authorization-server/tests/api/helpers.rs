@@ -337,17 +337,40 @@ impl TestApp {
         .await
     }
 
-    pub async fn jwks(&self) -> VerificationKeys {
-        let doc: Value = self
-            .http
-            .get(self.url("/jwks"))
+    /// GET a JSON document of the server.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        VerificationKeys::from_jwks(&doc).unwrap()
+            .unwrap()
+    }
+
+    /// Redeem `code` for a secret client with `client_secret_basic`.
+    pub async fn redeem_basic(
+        &self,
+        client_id: &str,
+        code: &str,
+        redirect_uri: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .basic_auth(client_id, Some(SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn jwks(&self) -> VerificationKeys {
+        VerificationKeys::from_jwks(&self.get_json("/jwks").await).unwrap()
     }
 
     /// Open an access token as the resource server would.

@@ -15,15 +15,7 @@ async fn dev_mode_generates_a_missing_signing_key_once_and_keeps_its_kid() {
             0o600
         );
     }
-    let jwks: serde_json::Value = app
-        .http
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/jwks").await;
     let jwk: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(jwks["keys"][0]["kid"], jwk["kid"]);
 }
@@ -87,15 +79,7 @@ async fn several_keys_are_published_and_the_first_signs() {
     }
     .spawn()
     .await;
-    let jwks: serde_json::Value = app
-        .http
-        .get(app.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/jwks").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     let newest = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
     let code = app.code(&[]).await;

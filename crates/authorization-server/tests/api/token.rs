@@ -70,17 +70,8 @@ async fn the_pairwise_subject_differs_between_sectors() {
         ])
         .await;
     let b: serde_json::Value = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("rp-other", Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://other.example/cb"),
-        ])
-        .send()
+        .redeem_basic("rp-other", &code, "https://other.example/cb")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -128,18 +119,7 @@ async fn a_code_expires_after_sixty_seconds() {
 async fn a_code_is_bound_to_its_client_and_redirect_uri() {
     let app = spawn().await;
     let code = app.code(&[]).await;
-    let resp = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("rp-secret", Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = app.redeem_basic("rp-secret", &code, RP_REDIRECT).await;
     let (_, error, description) = TestApp::error_of(resp).await;
     assert_eq!(error, "invalid_grant");
     assert!(description.contains("another client"));
@@ -327,15 +307,7 @@ async fn a_client_registered_for_es256_id_tokens_gets_them_and_discovery_says_so
     }
     .spawn()
     .await;
-    let doc: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
         serde_json::json!(["ES256", "RS256"])
@@ -343,17 +315,8 @@ async fn a_client_registered_for_es256_id_tokens_gets_them_and_discovery_says_so
     for (client, alg) in [("rp-es", "ES256"), ("rp-secret", "RS256")] {
         let code = app.code(&[("client_id", client)]).await;
         let body: serde_json::Value = app
-            .http
-            .post(app.url("/token"))
-            .basic_auth(client, Some(SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", RP_REDIRECT),
-            ])
-            .send()
+            .redeem_basic(client, &code, RP_REDIRECT)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
