@@ -10,7 +10,7 @@ use std::str::FromStr;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use ipnet::IpNet;
-use nv_token::{ContentEncryption, EncryptionAlg, PhoneNumber, SigningAlg};
+use nv_token::{ContentEncryption, CryptoDispatch, EncryptionAlg, PhoneNumber, SigningAlg};
 use serde::{Deserialize, Deserializer};
 
 /// Environment variable prefix.
@@ -81,6 +81,9 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Where signing and encryption run: `inline` (on the HTTP worker, the default) or `pool` (a
+    /// blocking thread pool, one job per core). See docs/performance.md.
+    pub crypto: CryptoDispatch,
 }
 
 impl Default for ServerSettings {
@@ -92,6 +95,7 @@ impl Default for ServerSettings {
             workers: 0,
             trusted_proxies: Vec::new(),
             max_body_bytes: 16 * 1024,
+            crypto: CryptoDispatch::Inline,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use nv_store::{Clock, Store, SystemClock};
+use nv_token::dispatch::CryptoRunner;
 use nv_token::{EncryptionKey, SigningAlg};
 use tracing_actix_web::TracingLogger;
 
@@ -159,7 +160,7 @@ impl Application {
             clock: deps.clock,
             pairwise_salt,
             http,
-            crypto: tokio::sync::Semaphore::new(workers),
+            crypto: CryptoRunner::new(settings.server.crypto, workers),
             settings,
         });
         if state.playground && state.settings.mode == Mode::Production {
@@ -172,6 +173,7 @@ impl Application {
             server.address = %local_addr,
             server.issuer = %issuer,
             server.playground = state.playground,
+            server.crypto = state.crypto.dispatch().name(),
             keys.signing_kid = state.signing.current().kid(),
             "authorization server ready"
         );

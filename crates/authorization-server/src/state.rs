@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use nv_store::{Clock, Store};
+use nv_token::dispatch::CryptoRunner;
 use nv_token::{PhoneNumber, SigningKeys};
 
 use crate::clients::ClientRegistry;
@@ -24,8 +25,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub pairwise_salt: Secret,
     pub http: reqwest::Client,
-    /// One permit per core for signing and encryption jobs on the blocking pool.
-    pub crypto: tokio::sync::Semaphore,
+    /// Signing and encryption: inline, or on the blocking pool one job per core
+    /// (`server.crypto`).
+    pub crypto: CryptoRunner,
 }
 
 impl AppState {

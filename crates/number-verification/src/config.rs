@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use nv_token::{Amr, ContentEncryption, EncryptionAlg, SigningAlg};
+use nv_token::{Amr, ContentEncryption, CryptoDispatch, EncryptionAlg, SigningAlg};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -102,6 +102,9 @@ pub struct ServerSettings {
     pub path_prefix: String,
     /// Largest accepted request body, in bytes. A verify body is under 100 bytes.
     pub max_body_bytes: usize,
+    /// Where decryption and signature checks run: `inline` (on the HTTP worker, the default)
+    /// or `pool` (a blocking thread pool, one job per core). See docs/performance.md.
+    pub crypto: CryptoDispatch,
 }
 
 impl Default for ServerSettings {
@@ -112,6 +115,7 @@ impl Default for ServerSettings {
             workers: 0,
             path_prefix: String::new(),
             max_body_bytes: 16 * 1024,
+            crypto: CryptoDispatch::Inline,
         }
     }
 }

@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use nv_store::{connect_store, Clock, Store, SystemClock};
+use nv_token::dispatch::CryptoRunner;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Mode, Settings};
@@ -88,8 +89,9 @@ impl Application {
                 issuer_keys: Arc::new(issuer_keys),
                 policy: Arc::new(policy),
                 clock: deps.clock.clone(),
-                crypto: Arc::new(tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                crypto: Arc::new(CryptoRunner::new(
+                    settings.server.crypto,
+                    settings.server.workers,
                 )),
             },
             store: deps.store,

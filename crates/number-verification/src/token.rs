@@ -1,15 +1,14 @@
 //! Opening an access token: decrypt the JWE with this server's key, verify the inner JWS with the
 //! authorization server's keys, check `typ`, `iss`, `aud`, `exp`/`nbf`/`iat`.
 //!
-//! RSA decryption is the most expensive thing this server does (≈ 1,300/s per core), so the
-//! crypto runs on actix's blocking pool (`web::block`) and never stalls the request workers; at
-//! most one job per core runs at once (a semaphore), since more threads doing RSA on the same
-//! cores only add context switches (measured: +10 % CPU per /verify at 32 in flight).
+//! RSA decryption is the most expensive thing this server does (≈ 1,300/s per core). It runs
+//! inline on the HTTP worker (one per core) or on a blocking pool with one job per core
+//! (`server.crypto`; [`nv_token::dispatch`] has the measurements).
 
 use std::sync::Arc;
 
-use actix_web::web;
 use nv_store::Clock;
+use nv_token::dispatch::CryptoRunner;
 use nv_token::seal::{decrypt, verify};
 use nv_token::{
     AccessTokenClaims, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg, OpenError,
@@ -52,8 +51,8 @@ pub struct TokenVerifier {
     pub issuer_keys: Arc<IssuerKeys>,
     pub policy: Arc<TokenPolicy>,
     pub clock: Arc<dyn Clock>,
-    /// One permit per core for crypto jobs.
-    pub crypto: Arc<tokio::sync::Semaphore>,
+    /// Inline, or on the blocking pool one job per core (`server.crypto`).
+    pub crypto: Arc<CryptoRunner>,
 }
 
 fn rejected(e: OpenError) -> ApiError {
@@ -61,19 +60,12 @@ fn rejected(e: OpenError) -> ApiError {
 }
 
 impl TokenVerifier {
-    /// Run `f` on the blocking pool, at most one job per core at a time.
+    /// Run `f` where `server.crypto` says.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
-            .crypto
-            .acquire()
-            .await
-            .map_err(|e| ApiError::Internal(format!("crypto pool: {e}")))?;
-        web::block(f)
-            .await
-            .map_err(|e| ApiError::Internal(format!("blocking pool: {e}")))
+        self.crypto.run(f).await.map_err(ApiError::Internal)
     }
 
     /// Decrypt and verify `token`.
@@ -82,8 +74,8 @@ impl TokenVerifier {
 
         let (decryption, policy) = (self.decryption.clone(), self.policy.clone());
         let (jws, keys, first) = match self.issuer_keys.fresh_cached() {
-            // The common case: the AS keys are cached, so decrypt and verify in one blocking
-            // job (one thread hand-off per request instead of two).
+            // The common case: the AS keys are cached, so decrypt and verify in one job (one
+            // thread hand-off per request instead of two when it goes to the pool).
             Some(keys) => {
                 let k = keys.clone();
                 let (jws, first) = self

@@ -8,11 +8,13 @@
 //!   allow-lists. Everything here is pure: the caller passes the current time.
 
 pub mod claims;
+pub mod dispatch;
 pub mod keys;
 pub mod phone;
 pub mod seal;
 
 pub use claims::{AccessTokenClaims, Amr, Audience};
+pub use dispatch::CryptoDispatch;
 pub use keys::{
     ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey, KeyError, SigningAlg,
     SigningKey, SigningKeys, VerificationKeys,

@@ -46,6 +46,8 @@ pub struct Builder {
     pub es256_client: bool,
     /// The resource server's private key (generated when `None`).
     pub rs_key: Option<josekit::jwk::Jwk>,
+    /// `server.crypto` (the default when `None`).
+    pub crypto: Option<nv_token::CryptoDispatch>,
 }
 
 pub fn entry(net: &str, ports: Option<&str>, msisdn: &str) -> StaticEntry {
@@ -86,6 +88,9 @@ impl Builder {
             ..Settings::default()
         };
         s.server.port = 0;
+        if let Some(crypto) = self.crypto {
+            s.server.crypto = crypto;
+        }
         s.server.trusted_proxies = self
             .trusted_proxies
             .iter()

@@ -9,7 +9,29 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn the_code_is_exchanged_for_an_encrypted_access_token_and_a_pairwise_id_token() {
-    let app = spawn().await;
+    exchange_for_tokens(spawn().await).await;
+}
+
+/// `server.crypto = "pool"` signs and encrypts on the blocking pool: the same tokens, and
+/// concurrent redemptions all succeed through the bounded pool.
+#[tokio::test]
+async fn tokens_are_the_same_when_crypto_runs_on_the_blocking_pool() {
+    let app = Builder {
+        crypto: Some(nv_token::CryptoDispatch::Pool),
+        ..Builder::default()
+    }
+    .spawn()
+    .await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(app.code(&[]).await);
+    }
+    let answers = futures_util::future::join_all(codes.iter().map(|code| app.redeem(code))).await;
+    assert!(answers.iter().all(|r| r.status() == 200));
+    exchange_for_tokens(app).await;
+}
+
+async fn exchange_for_tokens(app: TestApp) {
     let code = app.code(&[]).await;
     let resp = app.redeem(&code).await;
     assert_eq!(resp.status(), 200);

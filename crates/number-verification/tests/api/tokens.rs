@@ -48,6 +48,24 @@ async fn verify_rejects_a_token_used_twice() {
     .await;
 }
 
+/// `server.crypto = "pool"`: the same answers with the crypto on the blocking pool, both before
+/// the authorization server's keys are cached (decrypt and verify as two jobs) and after (one).
+#[tokio::test]
+async fn tokens_open_the_same_when_crypto_runs_on_the_blocking_pool() {
+    let app = TestApp::builder()
+        .settings(|s| s.server.crypto = nv_token::CryptoDispatch::Pool)
+        .spawn()
+        .await;
+    for _ in 0..2 {
+        let resp = verify(&app, &app.token()).await;
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["devicePhoneNumberVerified"], true);
+    }
+    let wrong_audience = app.token_with(|c| c.aud = Audience::One("https://other.example".into()));
+    assert_unauthenticated(verify(&app, &wrong_audience).await).await;
+}
+
 #[tokio::test]
 async fn of_concurrent_calls_with_one_token_exactly_one_succeeds() {
     let app = TestApp::spawn().await;

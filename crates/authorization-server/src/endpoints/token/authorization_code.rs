@@ -160,46 +160,43 @@ async fn issue(
     let id_token_alg = client.id_token_alg;
     let nonce = grant.nonce;
     let content = settings.content_encryption;
-    // RSA private-key operations take about a millisecond each: keep them off the async workers,
-    // and run at most one such job per core (more threads on the same cores only add switches).
-    let _permit = state
-        .crypto
-        .acquire()
-        .await
-        .map_err(OAuthError::server_error)?;
+    // Inline on this worker, or on the blocking pool one job per core (`server.crypto`; inline
+    // measured faster for every profile, see nv_token::dispatch).
     let worker_state = state.clone();
-    let (access_token, id_token, claims) = web::block(move || -> Result<_, String> {
-        let state = worker_state;
-        let access_token = seal(&claims, state.signing.current(), &recipient, content)
-            .map_err(|e| e.to_string())?;
-        let id_token = if openid {
-            let key = id_token_alg
-                .and_then(|a| state.signing.for_alg(a))
-                .unwrap_or_else(|| state.signing.current());
-            let id_claims = IdTokenClaims {
-                iss: &claims.iss,
-                sub: &claims.sub,
-                aud: &claims.client_id,
-                exp: claims.exp,
-                iat: claims.iat,
-                auth_time: claims.auth_time,
-                nonce: nonce.as_deref(),
-                at_hash: at_hash(&access_token),
-                azp: &claims.client_id,
-                amr: &claims.amr,
+    let (access_token, id_token, claims) = state
+        .crypto
+        .run(move || -> Result<_, String> {
+            let state = worker_state;
+            let access_token = seal(&claims, state.signing.current(), &recipient, content)
+                .map_err(|e| e.to_string())?;
+            let id_token = if openid {
+                let key = id_token_alg
+                    .and_then(|a| state.signing.for_alg(a))
+                    .unwrap_or_else(|| state.signing.current());
+                let id_claims = IdTokenClaims {
+                    iss: &claims.iss,
+                    sub: &claims.sub,
+                    aud: &claims.client_id,
+                    exp: claims.exp,
+                    iat: claims.iat,
+                    auth_time: claims.auth_time,
+                    nonce: nonce.as_deref(),
+                    at_hash: at_hash(&access_token),
+                    azp: &claims.client_id,
+                    amr: &claims.amr,
+                };
+                Some(
+                    key.sign_json(Some("JWT"), &id_claims)
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                None
             };
-            Some(
-                key.sign_json(Some("JWT"), &id_claims)
-                    .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
-        };
-        Ok((access_token, id_token, claims))
-    })
-    .await
-    .map_err(OAuthError::server_error)?
-    .map_err(OAuthError::server_error)?;
+            Ok((access_token, id_token, claims))
+        })
+        .await
+        .map_err(OAuthError::server_error)?
+        .map_err(OAuthError::server_error)?;
 
     let record = IssuedToken {
         sub: claims.sub.clone(),
