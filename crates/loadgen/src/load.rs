@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 
 use crate::options::Mode;
 use crate::process::{CpuSnapshot, CpuUse};
-use crate::relying_party::RelyingParty;
+use crate::relying_party::{Conns, RelyingParty};
 
 pub const AUTHORIZE: usize = 0;
 pub const TOKEN: usize = 1;
@@ -181,12 +181,14 @@ pub struct Outcome {
 async fn worker(ctx: Arc<Ctx>) -> Stats {
     let mut st = Stats::new();
     let rp = &*ctx.rp;
+    // The URLs were checked when the relying party was set up.
+    let mut c = rp.conns().expect("valid server URLs");
     while let Some(scheduled) = ctx.next_start().await {
         let measured = scheduled >= ctx.measure_start;
         match ctx.mode {
             Mode::Flow => {
                 let t = Instant::now();
-                let code = match rp.authorize().await {
+                let code = match rp.authorize(&mut c).await {
                     Ok(code) => {
                         st.record(AUTHORIZE, measured, t, Ok(()));
                         code
@@ -199,7 +201,7 @@ async fn worker(ctx: Arc<Ctx>) -> Stats {
                 };
                 let assertion = ctx.pools.assertion(rp);
                 let t = Instant::now();
-                let tokens = match rp.token(&code, &assertion).await {
+                let tokens = match rp.token(&mut c, &code, &assertion).await {
                     Ok(tokens) => {
                         st.record(TOKEN, measured, t, Ok(()));
                         tokens
@@ -211,7 +213,7 @@ async fn worker(ctx: Arc<Ctx>) -> Stats {
                     }
                 };
                 let t = Instant::now();
-                match rp.verify(&tokens.access_token).await {
+                match rp.verify(&mut c, &tokens.access_token).await {
                     Ok(()) => {
                         st.record(VERIFY, measured, t, Ok(()));
                         st.record(FLOW, measured, scheduled, Ok(()));
@@ -228,7 +230,7 @@ async fn worker(ctx: Arc<Ctx>) -> Stats {
                     break;
                 };
                 let assertion = ctx.pools.assertion(rp);
-                let result = rp.token(&code, &assertion).await.map(drop);
+                let result = rp.token(&mut c, &code, &assertion).await.map(drop);
                 st.record(
                     TOKEN,
                     measured,
@@ -241,7 +243,7 @@ async fn worker(ctx: Arc<Ctx>) -> Stats {
                     ctx.pool_ran_dry();
                     break;
                 };
-                let result = rp.verify(&token).await;
+                let result = rp.verify(&mut c, &token).await;
                 st.record(
                     VERIFY,
                     measured,
@@ -322,16 +324,18 @@ pub fn sign_assertions(rp: &RelyingParty, n: usize, threads: usize) -> Vec<Strin
 /// What one minting task produces.
 type Minted = (Vec<String>, Option<String>);
 
-/// Mint up to `n` items with `concurrency` tasks running `make`, within `budget`.
+/// Mint up to `n` items with `concurrency` tasks running `make`, within `budget`. Each task has
+/// its own connections; `make` borrows them for one item and hands them back.
 async fn mint<F, Fut>(
+    rp: &RelyingParty,
     n: usize,
     concurrency: usize,
     budget: Duration,
     make: F,
 ) -> Result<Vec<String>, String>
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<String, String>> + Send,
+    F: Fn(Conns) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (Conns, Result<String, String>)> + Send,
 {
     let deadline = Instant::now() + budget;
     let remaining = Arc::new(AtomicU64::new(n as u64));
@@ -339,7 +343,9 @@ where
     let tasks: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             let (remaining, make) = (remaining.clone(), make.clone());
+            let conns = rp.conns();
             tokio::spawn(async move {
+                let mut conns = conns?;
                 let mut out = Vec::new();
                 let mut failures = 0u32;
                 let mut last_error = None;
@@ -348,7 +354,9 @@ where
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
                         .is_ok()
                 {
-                    match make().await {
+                    let (back, result) = make(conns).await;
+                    conns = back;
+                    match result {
                         Ok(item) => out.push(item),
                         Err(e) => {
                             failures += 1;
@@ -359,14 +367,14 @@ where
                         }
                     }
                 }
-                (out, last_error)
+                Ok::<_, String>((out, last_error))
             })
         })
         .collect();
     let mut all = Vec::with_capacity(n);
     let mut error = None;
     for t in tasks {
-        let (items, e): Minted = t.await.map_err(|e| e.to_string())?;
+        let (items, e): Minted = t.await.map_err(|e| e.to_string())??;
         all.extend(items);
         error = error.or(e);
     }
@@ -386,10 +394,20 @@ pub async fn mint_codes(
     n: usize,
     concurrency: usize,
 ) -> Result<Vec<String>, String> {
-    mint(n, concurrency, Duration::from_secs(30), move || {
-        let rp = rp.clone();
-        async move { rp.authorize().await }
-    })
+    let rp2 = rp.clone();
+    mint(
+        &rp,
+        n,
+        concurrency,
+        Duration::from_secs(30),
+        move |mut c| {
+            let rp = rp2.clone();
+            async move {
+                let r = rp.authorize(&mut c).await;
+                (c, r)
+            }
+        },
+    )
     .await
 }
 
@@ -402,12 +420,17 @@ pub async fn mint_tokens(
 ) -> Result<Vec<String>, String> {
     let n = assertions.len();
     let assertions = Arc::new(Mutex::new(assertions));
-    mint(n, concurrency, budget, move || {
-        let (rp, assertions) = (rp.clone(), assertions.clone());
+    let rp2 = rp.clone();
+    mint(&rp, n, concurrency, budget, move |mut c| {
+        let (rp, assertions) = (rp2.clone(), assertions.clone());
         async move {
-            let code = rp.authorize().await?;
-            let assertion = Pools::pop(&assertions).unwrap_or_else(|| rp.assertion());
-            Ok(rp.token(&code, &assertion).await?.access_token)
+            let r = async {
+                let code = rp.authorize(&mut c).await?;
+                let assertion = Pools::pop(&assertions).unwrap_or_else(|| rp.assertion());
+                Ok(rp.token(&mut c, &code, &assertion).await?.access_token)
+            }
+            .await;
+            (c, r)
         }
     })
     .await

@@ -3,6 +3,7 @@
 //! machine. `crates/loadgen/bench.sh` is the one command; docs/performance.md explains the method.
 
 mod bound;
+mod http1;
 mod load;
 mod options;
 mod process;
@@ -91,15 +92,16 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
     // One complete flow first: it checks the set-up, warms both servers' key caches (the
     // authorization server fetches the resource server's JWKS, and vice versa), and shows which
     // algorithms the servers really use.
+    let mut c = rp.conns()?;
     let code = rp
-        .authorize()
+        .authorize(&mut c)
         .await
         .map_err(|e| format!("probe GET /authorize: {e}"))?;
     let tokens = rp
-        .token(&code, &rp.assertion())
+        .token(&mut c, &code, &rp.assertion())
         .await
         .map_err(|e| format!("probe POST /token: {e}"))?;
-    rp.verify(&tokens.access_token)
+    rp.verify(&mut c, &tokens.access_token)
         .await
         .map_err(|e| format!("probe POST /verify: {e}"))?;
 
@@ -127,7 +129,7 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
     let expected = match (o.rate, &bound) {
         (Some(r), _) => r * total * 1.05,
         (None, Some(b)) => b.ceiling(mode) * total * 1.25,
-        (None, None) => 2000.0 * total,
+        (None, None) => 4000.0 * total,
     };
     let n = (expected.ceil() as usize + o.concurrency).min(o.pool_max);
     let t = Instant::now();

@@ -1,7 +1,10 @@
 //! The relying party (and the device): the three requests of a Number Verification flow.
 //!
 //! Everything that does not change between requests (URLs with their query, the verify body) is
-//! built once, so the load generator spends its CPU on HTTP, not on formatting.
+//! built once, so the load generator spends its CPU on HTTP, not on formatting. The measured
+//! requests go through [`crate::http1`], one keep-alive connection per worker and role
+//! ([`Conns`]: the device's to `/authorize`, the relying party's backend's to `/token` and to
+//! the resource server); set-up requests through `reqwest`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +15,7 @@ use nv_token::SigningKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::http1::{Conn, Response};
 use crate::options::LoadOptions;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -22,11 +26,17 @@ pub struct RelyingParty {
     http: reqwest::Client,
     pub issuer: String,
     pub jwks_uri: String,
-    authorize_url: String,
+    /// Origin (`http://host:port`) and path with query of the authorization request.
+    authorize_origin: String,
+    authorize_path: String,
     token_endpoint: String,
-    verify_url: String,
+    token_origin: String,
+    token_path: String,
+    rs_origin: String,
+    verify_path: String,
+    /// `grant_type`, `redirect_uri`, `client_assertion_type`, form-encoded, ending in `&`.
+    token_form_prefix: String,
     pub rs_jwks_url: String,
-    redirect_uri: String,
     client_id: String,
     key: SigningKey,
     pub client_jwk: Jwk,
@@ -54,12 +64,27 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A short description of an unexpected answer, for the error samples of the report.
-async fn unexpected(resp: reqwest::Response) -> String {
-    let status = resp.status().as_u16();
-    let body = resp.text().await.unwrap_or_default();
-    let body: String = body.chars().take(160).collect();
-    format!("HTTP {status}: {body}")
+/// One worker's connections, one per role.
+pub struct Conns {
+    device: Conn,
+    backend_as: Conn,
+    backend_rs: Conn,
+}
+
+#[derive(Deserialize)]
+struct VerifyAnswer {
+    #[serde(rename = "devicePhoneNumberVerified")]
+    verified: bool,
+}
+
+/// `scheme://host[:port]` and `path[?query]` of an absolute URL.
+fn split_url(u: &url::Url) -> (String, String) {
+    let origin = u.origin().ascii_serialization();
+    let path = match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    };
+    (origin, path)
 }
 
 impl RelyingParty {
@@ -102,6 +127,9 @@ impl RelyingParty {
             .unwrap_or_else(|| format!("{}/demo/callback", discovery.issuer));
         let mut authorize_url =
             url::Url::parse(&discovery.authorization_endpoint).map_err(|e| e.to_string())?;
+        let token_url = url::Url::parse(&discovery.token_endpoint).map_err(|e| e.to_string())?;
+        let verify_url = url::Url::parse(&format!("{}/number-verification/v2/verify", o.rs_url))
+            .map_err(|e| e.to_string())?;
         authorize_url
             .query_pairs_mut()
             .append_pair("response_type", "code")
@@ -111,15 +139,28 @@ impl RelyingParty {
             .append_pair("state", "loadgen")
             .append_pair("prompt", "none")
             .append_pair("nonce", "loadgen-nonce");
+        let (authorize_origin, authorize_path) = split_url(&authorize_url);
+        let (token_origin, token_path) = split_url(&token_url);
+        let (rs_origin, verify_path) = split_url(&verify_url);
+        let token_form_prefix = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("client_assertion_type", JWT_BEARER)
+            .finish()
+            + "&";
         Ok(Self {
             http,
             issuer: discovery.issuer,
             jwks_uri: discovery.jwks_uri,
-            authorize_url: authorize_url.into(),
+            authorize_origin,
+            authorize_path,
             token_endpoint: discovery.token_endpoint,
-            verify_url: format!("{}/number-verification/v2/verify", o.rs_url),
+            token_origin,
+            token_path,
+            rs_origin,
+            verify_path,
+            token_form_prefix,
             rs_jwks_url: format!("{}/.well-known/jwks.json", o.rs_url),
-            redirect_uri,
             client_id: o.client_id.clone(),
             key,
             client_jwk,
@@ -139,25 +180,25 @@ impl RelyingParty {
             .expect("the client key signs")
     }
 
+    /// Fresh connections for one worker (opened on first use).
+    pub fn conns(&self) -> Result<Conns, String> {
+        Ok(Conns {
+            device: Conn::new(&self.authorize_origin)?,
+            backend_as: Conn::new(&self.token_origin)?,
+            backend_rs: Conn::new(&self.rs_origin)?,
+        })
+    }
+
     /// `GET /authorize` from this host (loopback is the dev subscriber); the code from `Location`.
-    pub async fn authorize(&self) -> Result<String, String> {
-        let resp = self
-            .http
-            .get(&self.authorize_url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if resp.status().as_u16() != 302 {
-            return Err(unexpected(resp).await);
+    pub async fn authorize(&self, c: &mut Conns) -> Result<String, String> {
+        let resp = c.device.get(&self.authorize_path).await?;
+        if resp.status != 302 {
+            return Err(resp.describe());
         }
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .ok_or("302 without Location")?;
-        let location = url::Url::parse(location).map_err(|e| e.to_string())?;
+        let location = resp.location.as_deref().ok_or("302 without Location")?;
+        let query = location.split_once('?').map_or("", |(_, q)| q);
         let mut error = None;
-        for (k, v) in location.query_pairs() {
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             match &*k {
                 "code" => return Ok(v.into_owned()),
                 "error" => error = Some(v.into_owned()),
@@ -171,45 +212,57 @@ impl RelyingParty {
     }
 
     /// `POST /token` with `private_key_jwt`.
-    pub async fn token(&self, code: &str, assertion: &str) -> Result<Tokens, String> {
-        let resp = self
-            .http
-            .post(&self.token_endpoint)
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &self.redirect_uri),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", assertion),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if resp.status().as_u16() != 200 {
-            return Err(unexpected(resp).await);
+    pub async fn token(
+        &self,
+        c: &mut Conns,
+        code: &str,
+        assertion: &str,
+    ) -> Result<Tokens, String> {
+        let mut body = String::with_capacity(self.token_form_prefix.len() + assertion.len() + 80);
+        body.push_str(&self.token_form_prefix);
+        body.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", code)
+                .append_pair("client_assertion", assertion)
+                .finish(),
+        );
+        let resp = c
+            .backend_as
+            .post(
+                &self.token_path,
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                body.as_bytes(),
+            )
+            .await?;
+        if resp.status != 200 {
+            return Err(resp.describe());
         }
-        resp.json().await.map_err(|e| e.to_string())
+        serde_json::from_slice(&resp.body).map_err(|e| e.to_string())
     }
 
     /// `POST /number-verification/v2/verify`; anything but `true` for our own number is an error.
-    pub async fn verify(&self, access_token: &str) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(&self.verify_url)
-            .bearer_auth(access_token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(self.verify_body.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if resp.status().as_u16() != 200 {
-            return Err(unexpected(resp).await);
+    pub async fn verify(&self, c: &mut Conns, access_token: &str) -> Result<(), String> {
+        let bearer = format!("Bearer {access_token}");
+        let resp: Response = c
+            .backend_rs
+            .post(
+                &self.verify_path,
+                &[
+                    ("Authorization", &bearer),
+                    ("Content-Type", "application/json"),
+                ],
+                self.verify_body.as_bytes(),
+            )
+            .await?;
+        if resp.status != 200 {
+            return Err(resp.describe());
         }
-        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if body["devicePhoneNumberVerified"] == Value::Bool(true) {
-            Ok(())
-        } else {
-            Err(format!("verify answered {body}"))
+        match serde_json::from_slice::<VerifyAnswer>(&resp.body) {
+            Ok(VerifyAnswer { verified: true }) => Ok(()),
+            _ => Err(format!(
+                "verify answered {}",
+                String::from_utf8_lossy(&resp.body)
+            )),
         }
     }
 
