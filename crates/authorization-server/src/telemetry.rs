@@ -40,7 +40,7 @@ impl RootSpanBuilder for RootSpan {
             http.status_code = tracing::field::Empty,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
-            request_id = %uuid::Uuid::new_v4(),
+            request_id = %nv_token::random_uuid(),
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
         )

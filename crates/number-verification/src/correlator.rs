@@ -35,11 +35,11 @@ pub async fn correlate(
     let sent = req.headers().get(&X_CORRELATOR).map(|v| v.to_str().ok());
     let (id, valid) = match sent {
         // The pattern allows an empty value; treat it as absent so the caller gets a usable id.
-        Some(Some("")) | None => (uuid::Uuid::new_v4().to_string(), true),
+        Some(Some("")) | None => (nv_token::random_uuid().to_string(), true),
         Some(Some(v)) if is_valid(v) => (v.to_owned(), true),
         // Present but malformed: reject (CAMARA: 400 INVALID_ARGUMENT) and answer with a fresh
         // id rather than reflecting the bad value.
-        Some(_) => (uuid::Uuid::new_v4().to_string(), false),
+        Some(_) => (nv_token::random_uuid().to_string(), false),
     };
     tracing::Span::current().record("x_correlator", id.as_str());
     let header = HeaderValue::from_str(&id).ok();

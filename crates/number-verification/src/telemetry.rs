@@ -51,7 +51,7 @@ impl RootSpanBuilder for RootSpan {
             http.status_code = tracing::field::Empty,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
-            request_id = %uuid::Uuid::new_v4(),
+            request_id = %nv_token::random_uuid(),
             // Filled in by the correlator middleware, which runs inside this span.
             x_correlator = tracing::field::Empty,
             exception.message = tracing::field::Empty,

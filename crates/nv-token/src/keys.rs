@@ -473,6 +473,18 @@ impl VerificationKeys {
         allowed: &[SigningAlg],
     ) -> Result<(JwsHeader, Vec<u8>), VerifyError> {
         let header = peek_jws_header(compact)?;
+        let payload = self.verify_peeked(compact, &header, allowed)?;
+        Ok((header, payload))
+    }
+
+    /// [`Self::verify`] for a caller that has already decoded the header with
+    /// [`peek_jws_header`] (to check `typ`, say): the header is decoded once per token.
+    pub fn verify_peeked(
+        &self,
+        compact: &str,
+        header: &JwsHeader,
+        allowed: &[SigningAlg],
+    ) -> Result<Vec<u8>, VerifyError> {
         let alg_name = header.algorithm().unwrap_or("").to_owned();
         let alg = allowed
             .iter()
@@ -502,8 +514,8 @@ impl VerificationKeys {
             });
         }
         for verifier in candidates {
-            if let Ok((payload, header)) = jws::deserialize_compact(compact, verifier) {
-                return Ok((header, payload));
+            if let Ok((payload, _)) = jws::deserialize_compact(compact, verifier) {
+                return Ok(payload);
             }
         }
         Err(VerifyError::BadSignature)

@@ -21,3 +21,22 @@ pub use keys::{
 };
 pub use phone::{HashedPhoneNumber, PhoneNumber, PhoneNumberError};
 pub use seal::{open, seal, OpenError, OpenPolicy, SealError};
+
+/// A random (version 4) UUID for identifiers that must be unique but are not secrets: token
+/// `jti`s, request and correlation ids. From the thread-local CSPRNG (reseeded from the OS),
+/// not a `getrandom` system call per id as `Uuid::new_v4` makes: one per request adds up.
+pub fn random_uuid() -> uuid::Uuid {
+    use rand::Rng;
+    uuid::Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn random_uuids_are_version_4_and_distinct() {
+        let (a, b) = (super::random_uuid(), super::random_uuid());
+        assert_eq!(a.get_version_num(), 4);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(a, b);
+    }
+}

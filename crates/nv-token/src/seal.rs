@@ -164,8 +164,8 @@ pub fn verify(
     if !typ_ok {
         return Err(OpenError::WrongType(typ));
     }
-    let (_, payload) = keys
-        .verify(jws, policy.signing)
+    let payload = keys
+        .verify_peeked(jws, &header, policy.signing)
         .map_err(OpenError::Signature)?;
     let claims: AccessTokenClaims =
         serde_json::from_slice(&payload).map_err(|e| OpenError::Claims(e.to_string()))?;

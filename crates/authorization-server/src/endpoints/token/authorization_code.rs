@@ -139,7 +139,7 @@ async fn issue(
         iat: now,
         nbf: None,
         exp: now + settings.ttl_seconds,
-        jti: uuid::Uuid::new_v4().to_string(),
+        jti: nv_token::random_uuid().to_string(),
         amr: grant.amr,
         auth_time: grant.auth_time,
         phone_number: grant.phone_number,

@@ -10,6 +10,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use josekit::jws::JwsHeader;
 use nv_token::keys::{peek_jws_header, VerifyError};
 use nv_token::{Audience, SigningAlg, VerificationKeys};
 use serde::Deserialize;
@@ -188,7 +189,8 @@ async fn with_assertion(
     jwt: &str,
 ) -> Result<Arc<Client>, OAuthError> {
     let invalid = |d: &str| OAuthError::invalid_client(d);
-    // Who claims to have signed it? Read before verifying only to pick the keys.
+    // Who claims to have signed it? Read before verifying to pick the keys; once the signature
+    // over exactly these bytes verifies, the same parse is the verified claims (decoded once).
     let unverified =
         unverified_claims(jwt).ok_or_else(|| invalid("client_assertion is not a JWT"))?;
     let claimed = unverified
@@ -215,9 +217,8 @@ async fn with_assertion(
             "client_assertion alg `{alg}` is not accepted (RS256, PS256, ES256)"
         )));
     }
-    let payload = verify_with_client_keys(state, &client, jwt).await?;
-    let claims: AssertionClaims = serde_json::from_slice(&payload)
-        .map_err(|_| invalid("client_assertion claims are malformed"))?;
+    verify_with_client_keys(state, &client, jwt, &header).await?;
+    let claims = unverified;
     let (jti, exp) = check_assertion_claims(state, &client, &claims)?;
     consume_assertion_jti(state, &client.id, jti, exp).await?;
     Ok(client)
@@ -227,10 +228,13 @@ async fn verify_with_client_keys(
     state: &AppState,
     client: &Client,
     jwt: &str,
-) -> Result<Vec<u8>, OAuthError> {
+    header: &JwsHeader,
+) -> Result<(), OAuthError> {
     let invalid = |d: &str| OAuthError::invalid_client(d);
-    let verify =
-        |keys: &VerificationKeys| keys.verify(jwt, &ALLOWED_ASSERTION_ALGS).map(|(_, p)| p);
+    let verify = |keys: &VerificationKeys| {
+        keys.verify_peeked(jwt, header, &ALLOWED_ASSERTION_ALGS)
+            .map(drop)
+    };
     match &client.keys {
         ClientKeys::None => Err(invalid("no keys are registered for this client")),
         ClientKeys::Static(keys) => {
