@@ -15,6 +15,7 @@
 #   CONCURRENCY=32        requests/flows in flight (closed loop)
 #   AS_PORT RS_PORT       loopback ports (default: the first free ones from 28080 up)
 #   BENCH_LOG=warn        RUST_LOG of both servers (info logs every request)
+#   CRYPTO=inline         server.crypto of both servers: inline (the default) or pool
 #   SKIP_BUILD=1          reuse the binaries already in target-release/release
 set -euo pipefail
 
@@ -25,6 +26,11 @@ PROFILES=${PROFILES:-"default es256-ecdh es256-dir"}
 DURATION=${DURATION:-6}
 CONCURRENCY=${CONCURRENCY:-32}
 BENCH_LOG=${BENCH_LOG:-warn}
+CRYPTO=${CRYPTO:-inline}
+case $CRYPTO in
+    inline | pool) ;;
+    *) echo "bench.sh: CRYPTO must be inline or pool" >&2; exit 1 ;;
+esac
 
 port_free() { ! ss -ltn "sport = :$1" | grep -q LISTEN; }
 free_port() { # FIRST [EXCEPT]
@@ -117,6 +123,7 @@ audience = "$RS_URL"
 [server]
 host = "127.0.0.1"
 port = $RS_PORT
+crypto = "$CRYPTO"
 [authorization_server]
 issuer = "$AS_URL"
 [keys]
@@ -136,6 +143,7 @@ mode = "dev"
 [server]
 host = "127.0.0.1"
 port = $AS_PORT
+crypto = "$CRYPTO"
 [keys]
 dir = "$DIR/as-keys"
 generate_alg = "$SIG"
@@ -151,7 +159,7 @@ EOF
     fi
 
     echo
-    echo "== profile $profile: signing $SIG, encryption $ENC+A256GCM, client assertions $CLIENT"
+    echo "== profile $profile: signing $SIG, encryption $ENC+A256GCM, client assertions $CLIENT, crypto $CRYPTO"
     # First start generates the keys; the measured starts below find them on disk.
     start_servers "$DIR"
     stop_servers
@@ -161,8 +169,10 @@ EOF
         --url "$AS_URL/healthz" -- env RUST_LOG="$BENCH_LOG" "$BIN/authorization-server" --config "$DIR/as.toml"
 
     start_servers "$DIR"
+    LABEL=$profile
+    [[ $CRYPTO == inline ]] || LABEL="$profile, crypto $CRYPTO"
     common=(--as "$AS_URL" --rs "$RS_URL" --client-key "$DIR/as-keys/demo-app.jwk"
-        --as-pid "$AS_PID" --rs-pid "$RS_PID" --label "$profile" --summary "$SUMMARY")
+        --as-pid "$AS_PID" --rs-pid "$RS_PID" --label "$LABEL" --summary "$SUMMARY")
     loadgen flow "${common[@]}" --duration "$DURATION" --concurrency "$CONCURRENCY" | tee "$DIR/flow.txt"
     max=$(awk -F'throughput=' '/^RESULT/ {split($2, a, " "); print a[1]}' "$DIR/flow.txt")
     half=$(awk -v m="$max" 'BEGIN {h = m / 2; if (h < 1) h = 1; printf "%.0f", h}')

@@ -127,7 +127,9 @@ pub fn bearer_token(req: &HttpRequest) -> Result<String, TokenRejection> {
     }
     let token = token.trim_start_matches(' ');
     // b64token (RFC 6750 §2.1); a compact JWE uses base64url and dots only.
-    let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+    let b64token = |b: u8| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+    };
     if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.bytes().all(b64token) {
         return Err(TokenRejection::Invalid(nv_token::OpenError::Malformed));
     }
