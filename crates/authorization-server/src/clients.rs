@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use josekit::jws::JwsHeader;
+use nv_token::keys::VerifyError;
 use nv_token::{SigningAlg, VerificationKeys};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -60,6 +62,62 @@ impl Client {
         // Exact string comparison (RFC 9700 §4.1.3): no prefix or pattern matching.
         self.redirect_uris.iter().any(|r| r == uri)
     }
+
+    /// Verify a compact JWS this client signed (a client assertion, a request object) with its
+    /// registered keys: the inline JWKS, or its `jwks_uri`, fetched again (rate-limited) when the
+    /// `kid` is unknown, so a client can rotate keys without a server restart. `header` is the
+    /// already decoded protected header; `allowed` the algorithm allow-list.
+    pub async fn verify_jws(
+        &self,
+        http: &reqwest::Client,
+        now: i64,
+        jws: &str,
+        header: &JwsHeader,
+        allowed: &[SigningAlg],
+    ) -> Result<(), ClientJwsError> {
+        let verify = |keys: &VerificationKeys| {
+            keys.verify_peeked(jws, header, allowed)
+                .map(drop)
+                .map_err(ClientJwsError::Invalid)
+        };
+        match &self.keys {
+            ClientKeys::None => Err(ClientJwsError::NoKeys),
+            ClientKeys::Static(keys) => verify(keys),
+            ClientKeys::Remote(remote) => {
+                let keys = remote.get(http, now).await.map_err(|e| {
+                    tracing::warn!(client.id = %self.id, error.cause = %e, "client jwks_uri unavailable");
+                    ClientJwsError::KeysUnavailable
+                })?;
+                match verify(&keys) {
+                    Err(ClientJwsError::Invalid(VerifyError::UnknownKey(_))) => {
+                        match remote.refresh(http, now).await {
+                            Ok(Some(fresh)) => verify(&fresh),
+                            Ok(None) => Err(ClientJwsError::Invalid(VerifyError::UnknownKey(
+                                String::new(),
+                            ))),
+                            Err(_) => Err(ClientJwsError::KeysUnavailable),
+                        }
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+}
+
+/// What a client may sign its assertions and request objects with: no `none`, no HMAC (RFC 8725
+/// §2.1, algorithm confusion).
+pub const CLIENT_JWS_ALGS: [SigningAlg; 3] =
+    [SigningAlg::RS256, SigningAlg::PS256, SigningAlg::ES256];
+
+/// Why [`Client::verify_jws`] refused a JWS.
+#[derive(Debug)]
+pub enum ClientJwsError {
+    /// The client registered no keys (a secret-only or public client).
+    NoKeys,
+    /// Its `jwks_uri` could not be fetched.
+    KeysUnavailable,
+    Invalid(VerifyError),
 }
 
 pub enum ClientKeys {

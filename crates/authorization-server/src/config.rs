@@ -166,7 +166,8 @@ impl Default for CodeSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientAssertionSettings {
-    /// Clock skew tolerated on `iat`/`nbf`/`exp` of client assertions, in seconds.
+    /// Clock skew tolerated on `iat`/`nbf`/`exp` of what clients sign (client assertions and
+    /// request objects), in seconds.
     pub leeway_seconds: i64,
 }
 

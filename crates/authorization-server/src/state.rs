@@ -61,6 +61,10 @@ pub mod keys {
         format!("assertion-jti:{}:{}", h(client_id), h(jti))
     }
 
+    pub fn request_object_jti(client_id: &str, jti: &str) -> String {
+        format!("request-object-jti:{}:{}", h(client_id), h(jti))
+    }
+
     pub fn access_token(token: &str) -> String {
         format!("at:{}", h(token))
     }

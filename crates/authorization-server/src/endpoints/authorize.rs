@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::read_form;
 use crate::network::client_address;
+use crate::protocol::request_object::{self, RequestObjectError};
 use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
 use crate::state::{keys, AppState};
 
@@ -156,8 +157,9 @@ pub async fn post(
 async fn authorize(
     req: &HttpRequest,
     state: &AppState,
-    params: Params,
+    outer: Params,
 ) -> Result<HttpResponse, AuthorizeError> {
+    let params = &outer;
     // 1. Client and redirect URI: errors here are never redirected.
     let page = |error: &'static str, description: &str| AuthorizeError::Page {
         error,
@@ -188,32 +190,62 @@ async fn authorize(
     }
 
     // 2. From here on, errors go back to the client.
-    let client_state = params.get("state").map(str::to_owned);
-    let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
-        to: redirect_uri.to_owned(),
-        error,
-        description,
-        state: client_state.clone(),
-        iss: state.issuer.clone(),
+    let fail_with_state = |client_state: Option<&str>, error: &'static str, description: String| {
+        AuthorizeError::Redirect {
+            to: redirect_uri.to_owned(),
+            error,
+            description,
+            state: client_state.map(str::to_owned),
+            iss: state.issuer.clone(),
+        }
     };
-    if let Some(dup) = params.first_duplicate() {
-        return Err(fail(
-            "invalid_request",
-            format!("parameter `{dup}` is included more than once"),
-        ));
+    {
+        let fail = |error, description| fail_with_state(params.get("state"), error, description);
+        if let Some(dup) = params.first_duplicate() {
+            return Err(fail(
+                "invalid_request",
+                format!("parameter `{dup}` is included more than once"),
+            ));
+        }
+        if params.contains("request_uri") {
+            return Err(fail(
+                "request_uri_not_supported",
+                "request_uri is not supported; send the request object by value (request)".into(),
+            ));
+        }
     }
-    if params.contains("request") {
-        return Err(fail(
-            "request_not_supported",
-            "request objects are not supported".into(),
-        ));
-    }
-    if params.contains("request_uri") {
-        return Err(fail(
-            "request_uri_not_supported",
-            "request_uri is not supported".into(),
-        ));
-    }
+    // A signed request object (OIDC Core §6.1, RFC 9101; a MUST of the CAMARA profile): once it
+    // verifies, every parameter but the four that must match comes from it, `state` included.
+    let signed;
+    let params = match outer.get("request") {
+        None => params,
+        Some(jwt) => match request_object::resolve(state, &client, &outer, jwt).await {
+            Ok(p) => {
+                signed = p;
+                &signed
+            }
+            Err(RequestObjectError::Invalid(d)) => {
+                tracing::info!(client.id = %client.id, oauth.error_description = %d, "request object refused");
+                return Err(fail_with_state(
+                    outer.get("state"),
+                    "invalid_request_object",
+                    d,
+                ));
+            }
+            Err(RequestObjectError::Unavailable(e)) => {
+                tracing::error!(error.cause = %e, "checking a request object failed");
+                return Err(fail_with_state(
+                    outer.get("state"),
+                    "temporarily_unavailable",
+                    "the authorization server is unavailable; retry shortly".into(),
+                ));
+            }
+        },
+    };
+    let client_state = params.get("state").map(str::to_owned);
+    let fail = |error: &'static str, description: String| {
+        fail_with_state(client_state.as_deref(), error, description)
+    };
     match params.get("response_type") {
         None => return Err(fail("invalid_request", "response_type is missing".into())),
         Some("code") => {}

@@ -31,7 +31,8 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     });

@@ -3,6 +3,7 @@
 pub mod login_hint;
 pub mod params;
 pub mod pkce;
+pub mod request_object;
 pub mod scope;
 
 pub use login_hint::LoginHint;

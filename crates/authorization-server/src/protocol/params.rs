@@ -38,6 +38,14 @@ impl Params {
         Self { map, duplicated }
     }
 
+    /// Parameters from a request object (RFC 9101): names are JSON keys, so never duplicated.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            map: pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            duplicated: Vec::new(),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)
     }

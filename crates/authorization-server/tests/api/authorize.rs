@@ -282,9 +282,9 @@ async fn unknown_parameters_are_ignored() {
 }
 
 #[tokio::test]
-async fn request_objects_are_refused_with_the_registered_error() {
+async fn bad_request_objects_and_request_uris_get_their_registered_errors() {
     let app = spawn().await;
-    redirected_error(&app, &[("request", "eyJ.e30.x")], "request_not_supported").await;
+    redirected_error(&app, &[("request", "eyJ.e30.x")], "invalid_request_object").await;
     redirected_error(
         &app,
         &[("request_uri", "https://rp.example/r")],

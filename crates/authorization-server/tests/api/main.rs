@@ -9,5 +9,6 @@ mod discovery;
 mod keys;
 mod network;
 mod remote_keys;
+mod request_object;
 mod token;
 mod userinfo;

@@ -12,10 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use josekit::jws::JwsHeader;
 use nv_token::keys::{peek_jws_header, VerifyError};
-use nv_token::{Audience, SigningAlg, VerificationKeys};
+use nv_token::{Audience, SigningAlg};
 use serde::Deserialize;
 
-use crate::clients::{Client, ClientKeys};
+use crate::clients::{Client, ClientJwsError};
 use crate::config::AuthMethod;
 use crate::error::OAuthError;
 use crate::protocol::Params;
@@ -24,8 +24,7 @@ use crate::state::{keys, AppState};
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// ICM: assertions live at most 300 s.
 const MAX_ASSERTION_LIFETIME: i64 = 300;
-const ALLOWED_ASSERTION_ALGS: [SigningAlg; 3] =
-    [SigningAlg::RS256, SigningAlg::PS256, SigningAlg::ES256];
+const ALLOWED_ASSERTION_ALGS: [SigningAlg; 3] = crate::clients::CLIENT_JWS_ALGS;
 
 const BASIC_CHALLENGE: &str = "Basic realm=\"token\", charset=\"UTF-8\"";
 
@@ -230,37 +229,24 @@ async fn verify_with_client_keys(
     jwt: &str,
     header: &JwsHeader,
 ) -> Result<(), OAuthError> {
-    let invalid = |d: &str| OAuthError::invalid_client(d);
-    let verify = |keys: &VerificationKeys| {
-        keys.verify_peeked(jwt, header, &ALLOWED_ASSERTION_ALGS)
-            .map(drop)
-    };
-    match &client.keys {
-        ClientKeys::None => Err(invalid("no keys are registered for this client")),
-        ClientKeys::Static(keys) => {
-            verify(keys).map_err(|e| OAuthError::invalid_client(describe(e)))
-        }
-        ClientKeys::Remote(remote) => {
-            let keys = remote.get(&state.http, state.now()).await.map_err(|e| {
-                tracing::warn!(client.id = %client.id, error.cause = %e, "client jwks_uri unavailable");
-                invalid("the client's jwks_uri could not be fetched")
-            })?;
-            match verify(&keys) {
-                Err(VerifyError::UnknownKey(_)) => {
-                    match remote.refresh(&state.http, state.now()).await {
-                        Ok(Some(fresh)) => {
-                            verify(&fresh).map_err(|e| OAuthError::invalid_client(describe(e)))
-                        }
-                        Ok(None) => Err(OAuthError::invalid_client(describe(
-                            VerifyError::UnknownKey(String::new()),
-                        ))),
-                        Err(_) => Err(invalid("the client's jwks_uri could not be fetched")),
-                    }
+    client
+        .verify_jws(
+            &state.http,
+            state.now(),
+            jwt,
+            header,
+            &ALLOWED_ASSERTION_ALGS,
+        )
+        .await
+        .map_err(|e| {
+            OAuthError::invalid_client(match e {
+                ClientJwsError::NoKeys => "no keys are registered for this client".into(),
+                ClientJwsError::KeysUnavailable => {
+                    "the client's jwks_uri could not be fetched".into()
                 }
-                other => other.map_err(|e| OAuthError::invalid_client(describe(e))),
-            }
-        }
-    }
+                ClientJwsError::Invalid(e) => describe(e),
+            })
+        })
 }
 
 fn describe(e: VerifyError) -> String {

@@ -1,0 +1,285 @@
+//! Signed authorization requests: the `request` parameter (OIDC Core §6.1, RFC 9101), which the
+//! CAMARA Security and Interoperability Profile says an authorization server MUST support
+//! ("Signed Authentication Requests"):
+//!
+//! - signed by the client with a key it registered (the one it uses for `private_key_jwt` will
+//!   do), with an algorithm from [`CLIENT_JWS_ALGS`]; encrypted request objects are refused;
+//! - `iss` (the client), `aud`, `iat`, `exp` and `jti` present; `aud` names this server (the
+//!   authorization endpoint or the issuer); refused if `iat` is after receipt or `exp - iat`
+//!   exceeds 300 s; each `jti` is accepted once (the shared store remembers it until `exp`);
+//! - `scope`, `response_type`, `client_id` and `redirect_uri` are sent both as plain parameters
+//!   and in the object, and must match; every other parameter is taken from the object only.
+
+use std::time::Duration;
+
+use nv_token::keys::{peek_jws_header, VerifyError};
+use nv_token::Audience;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
+use crate::protocol::Params;
+use crate::state::{keys, AppState};
+
+/// CAMARA: `exp - iat` of a request object is at most 300 s.
+pub const MAX_LIFETIME: i64 = 300;
+
+/// The parameters that must be sent in both forms and agree.
+const MUST_MATCH: [&str; 4] = ["client_id", "response_type", "redirect_uri", "scope"];
+
+#[derive(Debug)]
+pub enum RequestObjectError {
+    /// `invalid_request_object`, with a description for the client.
+    Invalid(String),
+    /// The replay cache could not be reached.
+    Unavailable(String),
+}
+
+fn invalid(d: impl Into<String>) -> RequestObjectError {
+    RequestObjectError::Invalid(d.into())
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    aud: Option<Audience>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<String>,
+    sub: Option<Value>,
+    /// The authorization request parameters.
+    #[serde(flatten)]
+    params: Map<String, Value>,
+}
+
+/// Check the request object `jwt` sent with `outer` by `client`, and return the parameters the
+/// request is to be processed with.
+pub async fn resolve(
+    state: &AppState,
+    client: &Client,
+    outer: &Params,
+    jwt: &str,
+) -> Result<Params, RequestObjectError> {
+    if jwt.split('.').count() == 5 {
+        return Err(invalid(
+            "encrypted request objects are not supported: send a signed JWT",
+        ));
+    }
+    let header =
+        peek_jws_header(jwt).map_err(|_| invalid("request is not a signed JWT (compact JWS)"))?;
+    let alg = header.algorithm().unwrap_or("");
+    if !CLIENT_JWS_ALGS.iter().any(|a| a.name() == alg) {
+        return Err(invalid(format!(
+            "request object alg `{alg}` is not accepted (RS256, PS256, ES256)"
+        )));
+    }
+    // RFC 9101 §10.8 (explicit typing): if a type is given it must be a request object's.
+    if let Some(typ) = header.token_type() {
+        if !typ.eq_ignore_ascii_case("oauth-authz-req+jwt") && !typ.eq_ignore_ascii_case("JWT") {
+            return Err(invalid(format!(
+                "request object typ `{typ}` is not oauth-authz-req+jwt"
+            )));
+        }
+    }
+    // Parsed before the signature is checked only because the signature covers exactly these
+    // bytes: once it verifies, this parse is the verified content.
+    let claims: Claims = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| invalid("request object claims are not a JSON object"))?;
+    let now = state.now();
+    client
+        .verify_jws(&state.http, now, jwt, &header, &CLIENT_JWS_ALGS)
+        .await
+        .map_err(|e| match e {
+            ClientJwsError::NoKeys => {
+                invalid("this client registered no keys, so its request objects cannot be verified")
+            }
+            ClientJwsError::KeysUnavailable => {
+                RequestObjectError::Unavailable("the client's jwks_uri could not be fetched".into())
+            }
+            ClientJwsError::Invalid(VerifyError::BadSignature) => {
+                invalid("request object signature does not verify")
+            }
+            ClientJwsError::Invalid(VerifyError::UnknownKey(_)) => {
+                invalid("request object is signed with a key that is not registered (kid)")
+            }
+            ClientJwsError::Invalid(_) => invalid("request object is malformed"),
+        })?;
+
+    check_claims(state, client, &claims, now)?;
+    let params = parameters(&claims.params, outer)?;
+
+    // Each request object is used once, on every replica.
+    let jti = claims.jti.as_deref().unwrap_or_default();
+    let exp = claims.exp.unwrap_or(now);
+    let leeway = state.settings.client_assertion.leeway_seconds;
+    let ttl = Duration::from_secs((exp - now + leeway).max(1) as u64);
+    match state
+        .store
+        .put_if_absent(&keys::request_object_jti(&client.id, jti), b"1", ttl)
+        .await
+    {
+        Ok(true) => Ok(params),
+        Ok(false) => Err(invalid("request object was already used (jti replay)")),
+        Err(e) => Err(RequestObjectError::Unavailable(e.to_string())),
+    }
+}
+
+fn check_claims(
+    state: &AppState,
+    client: &Client,
+    c: &Claims,
+    now: i64,
+) -> Result<(), RequestObjectError> {
+    let leeway = state.settings.client_assertion.leeway_seconds;
+    if c.iss.as_deref() != Some(client.id.as_str()) {
+        return Err(invalid("request object iss must be the client_id"));
+    }
+    // RFC 9101 §10.8 and the CAMARA note: with a `sub`, a request object could pass for a client
+    // assertion (iss = sub = client_id) at the token endpoint.
+    if c.sub.is_some() {
+        return Err(invalid("request object must not contain sub"));
+    }
+    let authorization_endpoint = state.endpoint("/authorize");
+    if !c
+        .aud
+        .as_ref()
+        .is_some_and(|a| a.contains(&authorization_endpoint) || a.contains(&state.issuer))
+    {
+        return Err(invalid(
+            "request object aud must be this server's authorization endpoint or issuer",
+        ));
+    }
+    let iat = c.iat.ok_or_else(|| invalid("request object has no iat"))?;
+    let exp = c.exp.ok_or_else(|| invalid("request object has no exp"))?;
+    if c.jti.as_deref().is_none_or(str::is_empty) {
+        return Err(invalid("request object has no jti"));
+    }
+    if iat - leeway > now {
+        return Err(invalid("request object iat is later than its receipt"));
+    }
+    if exp - iat > MAX_LIFETIME {
+        return Err(invalid("request object lifetime (exp - iat) exceeds 300 s"));
+    }
+    if exp + leeway <= now {
+        return Err(invalid("request object has expired"));
+    }
+    if c.nbf.is_some_and(|nbf| nbf - leeway > now) {
+        return Err(invalid("request object is not valid yet (nbf)"));
+    }
+    Ok(())
+}
+
+/// The request's parameters: those of the object, after checking the ones that must match.
+fn parameters(object: &Map<String, Value>, outer: &Params) -> Result<Params, RequestObjectError> {
+    // RFC 9101 §4: a request object must not itself carry `request` or `request_uri`.
+    if object.contains_key("request") || object.contains_key("request_uri") {
+        return Err(invalid(
+            "request object must not contain request or request_uri",
+        ));
+    }
+    let mut pairs = Vec::with_capacity(object.len());
+    for (name, value) in object {
+        let value = match value {
+            Value::String(s) => s.clone(),
+            // max_age is a number in JSON.
+            Value::Number(n) => n.to_string(),
+            // Structured parameters (`claims`) are not supported, as in the plain form.
+            _ => continue,
+        };
+        pairs.push((name.clone(), value));
+    }
+    let params = Params::from_pairs(pairs);
+    for name in MUST_MATCH {
+        let (Some(plain), Some(signed)) = (outer.get(name), params.get(name)) else {
+            return Err(invalid(format!(
+                "{name} must be sent both as a parameter and in the request object"
+            )));
+        };
+        let same = if name == "scope" {
+            scope_set(plain) == scope_set(signed)
+        } else {
+            plain == signed
+        };
+        if !same {
+            return Err(invalid(format!(
+                "{name} differs between the parameters and the request object"
+            )));
+        }
+    }
+    Ok(params)
+}
+
+/// Scope values in any order (RFC 6749 §3.3: a space-delimited set).
+fn scope_set(s: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
+    v.sort_unstable();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("test objects are objects"),
+        }
+    }
+
+    const OUTER: &[u8] =
+        b"client_id=c&response_type=code&redirect_uri=https%3A%2F%2Frp%2Fcb&scope=openid+b";
+
+    #[test]
+    fn other_parameters_come_from_the_object_only() {
+        let outer = Params::parse(&[OUTER, b"&state=plain&nonce=plain"].concat());
+        let p = parameters(
+            &object(json!({"client_id": "c", "response_type": "code",
+                "redirect_uri": "https://rp/cb", "scope": "b openid", "state": "signed",
+                "max_age": 60, "claims": {"userinfo": {}}})),
+            &outer,
+        )
+        .unwrap();
+        assert_eq!(p.get("state"), Some("signed"));
+        assert_eq!(p.get("nonce"), None, "not in the object: not used");
+        assert_eq!(p.get("max_age"), Some("60"));
+        assert_eq!(p.get("claims"), None);
+    }
+
+    #[test]
+    fn the_four_must_be_in_both_forms_and_agree() {
+        let outer = Params::parse(OUTER);
+        let full = json!({"client_id": "c", "response_type": "code",
+            "redirect_uri": "https://rp/cb", "scope": "openid b"});
+        for name in MUST_MATCH {
+            let mut missing = object(full.clone());
+            missing.remove(name);
+            assert!(parameters(&missing, &outer).is_err(), "{name} missing");
+            let mut other = object(full.clone());
+            other.insert(name.into(), json!("other"));
+            assert!(parameters(&other, &outer).is_err(), "{name} differs");
+        }
+        assert!(parameters(&object(full), &outer).is_ok());
+    }
+
+    #[test]
+    fn nested_request_parameters_are_refused() {
+        let outer = Params::parse(OUTER);
+        for name in ["request", "request_uri"] {
+            let o = object(json!({"client_id": "c", "response_type": "code",
+                "redirect_uri": "https://rp/cb", "scope": "openid b", name: "x"}));
+            assert!(parameters(&o, &outer).is_err(), "{name}");
+        }
+    }
+}
