@@ -82,7 +82,7 @@ pub struct ServerSettings {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Where signing and encryption run: `inline` (on the HTTP worker, the default) or `pool` (a
-    /// blocking thread pool, one job per core). See docs/performance.md.
+    /// blocking thread pool, one job per HTTP worker). See docs/performance.md.
     pub crypto: CryptoDispatch,
 }
 

@@ -58,6 +58,7 @@ pub struct Dependencies {
 pub struct Application {
     local_addr: SocketAddr,
     issuer: String,
+    crypto: nv_token::CryptoDispatch,
     server: Server,
 }
 
@@ -177,6 +178,7 @@ impl Application {
             keys.signing_kid = state.signing.current().kid(),
             "authorization server ready"
         );
+        let crypto = state.crypto.dispatch();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
@@ -194,8 +196,14 @@ impl Application {
         Ok(Self {
             local_addr,
             issuer,
+            crypto,
             server,
         })
+    }
+
+    /// Where this server runs its crypto (`server.crypto`, as the running state has it).
+    pub fn crypto(&self) -> nv_token::CryptoDispatch {
+        self.crypto
     }
 
     pub fn port(&self) -> u16 {

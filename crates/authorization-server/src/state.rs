@@ -25,7 +25,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub pairwise_salt: Secret,
     pub http: reqwest::Client,
-    /// Signing and encryption: inline, or on the blocking pool one job per core
+    /// Signing and encryption: inline, or on the blocking pool one job per worker
     /// (`server.crypto`).
     pub crypto: CryptoRunner,
 }

@@ -10,6 +10,7 @@
 //! `reqwest`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,10 +35,16 @@ impl Response {
     }
 }
 
+/// Requests sent a second time because a kept-alive connection turned out closed before any of
+/// the answer arrived. The run reports it: a server that drops connections mid-request (a panic,
+/// say) shows up here instead of hiding behind the resend.
+pub static RESENT: AtomicU64 = AtomicU64::new(0);
+
 /// One keep-alive connection to one server, opened on first use and reopened when the server
 /// closes it.
 pub struct Conn {
-    addr: SocketAddr,
+    /// Every address the name resolved to, tried in order on connect.
+    addrs: Vec<SocketAddr>,
     host: String,
     stream: Option<TcpStream>,
     out: Vec<u8>,
@@ -48,6 +55,8 @@ pub struct Conn {
 const TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_HEADERS: usize = 32;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Larger bodies are an error, not an allocation (none of the measured answers is over 4 KiB).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 impl Conn {
     /// `base` is `http://host:port` (a name is resolved once, here).
@@ -56,18 +65,18 @@ impl Conn {
         if url.scheme() != "http" {
             return Err(format!("{base}: loadgen measures over plain http:// only"));
         }
-        let addr = url
+        let addrs = url
             .socket_addrs(|| Some(80))
-            .map_err(|e| format!("{base}: {e}"))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("{base}: no address"))?;
+            .map_err(|e| format!("{base}: {e}"))?;
+        if addrs.is_empty() {
+            return Err(format!("{base}: no address"));
+        }
         let host = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
         Ok(Self {
-            addr,
+            addrs,
             host,
             stream: None,
             out: Vec::with_capacity(2048),
@@ -122,34 +131,48 @@ impl Conn {
         // timeout): if it fails before any byte of the answer arrived, send once more on a fresh
         // one. A fresh connection that fails is an error.
         let reused = self.stream.is_some();
-        match tokio::time::timeout(TIMEOUT, self.exchange()).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(Failure::BeforeAnswer(_))) if reused => {
+        let result = match self.attempt().await {
+            Err(Failure::BeforeAnswer(_)) if reused => {
+                RESENT.fetch_add(1, Ordering::Relaxed);
                 self.stream = None;
-                match tokio::time::timeout(TIMEOUT, self.exchange()).await {
-                    Ok(r) => r.map_err(Failure::into_string),
-                    Err(_) => self.timed_out(),
-                }
+                self.attempt().await
             }
-            Ok(Err(e)) => {
-                self.stream = None;
-                Err(e.into_string())
-            }
-            Err(_) => self.timed_out(),
-        }
+            other => other,
+        };
+        // After any failure the connection's state is unknown (part of an answer may be left
+        // unread): never reuse it.
+        result.map_err(|e| {
+            self.stream = None;
+            e.into_string()
+        })
     }
 
-    fn timed_out(&mut self) -> Result<Response, String> {
-        self.stream = None;
-        Err(format!("no answer within {} s", TIMEOUT.as_secs()))
+    async fn attempt(&mut self) -> Result<Response, Failure> {
+        tokio::time::timeout(TIMEOUT, self.exchange())
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::After(format!(
+                    "no answer within {} s",
+                    TIMEOUT.as_secs()
+                )))
+            })
+    }
+
+    async fn connect(&self) -> Result<TcpStream, Failure> {
+        let mut last = None;
+        for addr in &self.addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(format!("connect {addr}: {e}")),
+            }
+        }
+        Err(Failure::BeforeAnswer(last.unwrap_or_default()))
     }
 
     /// Write `self.out`, read one response.
     async fn exchange(&mut self) -> Result<Response, Failure> {
         if self.stream.is_none() {
-            let s = TcpStream::connect(self.addr)
-                .await
-                .map_err(|e| Failure::BeforeAnswer(format!("connect {}: {e}", self.addr)))?;
+            let s = self.connect().await?;
             s.set_nodelay(true)
                 .map_err(|e| Failure::BeforeAnswer(e.to_string()))?;
             self.stream = Some(s);
@@ -160,9 +183,10 @@ impl Conn {
             .await
             .map_err(|e| Failure::BeforeAnswer(format!("send: {e}")))?;
         self.buf.clear();
-        // The head.
+        // The head (1xx interim answers are skipped).
+        let mut need_more = true;
         let (status, location, close, framing, head_len) = loop {
-            if read_more(stream, &mut self.buf).await? == 0 {
+            if need_more && read_more(stream, &mut self.buf).await? == 0 {
                 return Err(if self.buf.is_empty() {
                     Failure::BeforeAnswer("the server closed the connection".into())
                 } else {
@@ -173,31 +197,56 @@ impl Conn {
             let mut resp = httparse::Response::new(&mut headers);
             match resp.parse(&self.buf) {
                 Ok(httparse::Status::Complete(len)) => {
+                    let status = resp.code.unwrap_or(0);
+                    if (100..200).contains(&status) {
+                        self.buf.drain(..len);
+                        need_more = self.buf.is_empty();
+                        continue;
+                    }
                     let mut location = None;
                     let mut close = false;
-                    let mut framing = Framing::UntilClose;
+                    let mut length = None;
+                    let mut chunked = false;
                     for h in resp.headers.iter() {
                         let value = std::str::from_utf8(h.value).unwrap_or_default();
+                        let has_token = |token: &str| {
+                            value
+                                .split(',')
+                                .any(|t| t.trim().eq_ignore_ascii_case(token))
+                        };
                         if h.name.eq_ignore_ascii_case("location") {
                             location = Some(value.to_string());
                         } else if h.name.eq_ignore_ascii_case("content-length") {
-                            framing = Framing::Length(value.trim().parse().map_err(|_| {
+                            let n: usize = value.trim().parse().map_err(|_| {
                                 Failure::After(format!("bad Content-Length {value:?}"))
-                            })?);
-                        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
-                            && value.to_ascii_lowercase().contains("chunked")
-                        {
-                            framing = Framing::Chunked;
-                        } else if h.name.eq_ignore_ascii_case("connection")
-                            && value.eq_ignore_ascii_case("close")
-                        {
-                            close = true;
+                            })?;
+                            if n > MAX_BODY_BYTES {
+                                return Err(Failure::After(format!("body of {n} bytes")));
+                            }
+                            length = Some(n);
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            chunked |= has_token("chunked");
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            close |= has_token("close");
                         }
                     }
-                    let status = resp.code.unwrap_or(0);
+                    // RFC 9112 §6.3: no body for 204 and 304; Transfer-Encoding wins over
+                    // Content-Length.
+                    let framing = if status == 204 || status == 304 {
+                        Framing::Length(0)
+                    } else if chunked {
+                        Framing::Chunked
+                    } else if let Some(n) = length {
+                        Framing::Length(n)
+                    } else {
+                        Framing::UntilClose
+                    };
                     break (status, location, close, framing, len);
                 }
-                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD_BYTES => continue,
+                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD_BYTES => {
+                    need_more = true;
+                    continue;
+                }
                 Ok(httparse::Status::Partial) => {
                     return Err(Failure::After("response head too large".into()))
                 }
@@ -216,7 +265,11 @@ impl Conn {
             }
             Framing::Chunked => dechunk(stream, &mut self.buf, head_len).await?,
             Framing::UntilClose => {
-                while read_more(stream, &mut self.buf).await? > 0 {}
+                while read_more(stream, &mut self.buf).await? > 0 {
+                    if self.buf.len() > head_len + MAX_BODY_BYTES {
+                        return Err(Failure::After("body too large".into()));
+                    }
+                }
                 self.stream = None;
                 self.buf[head_len..].to_vec()
             }
@@ -286,7 +339,9 @@ async fn dechunk(
         let size_text = std::str::from_utf8(&buf[pos..line_end]).unwrap_or_default();
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| Failure::After(format!("bad chunk size {size_text:?}")))?;
+            .ok()
+            .filter(|n| body.len() + n <= MAX_BODY_BYTES)
+            .ok_or_else(|| Failure::After(format!("bad chunk size {size_text:?}")))?;
         let data = line_end + 2;
         // The chunk and its CRLF (after the last chunk: the CRLF that ends the trailers, which
         // the benchmark's servers never send).
@@ -294,6 +349,9 @@ async fn dechunk(
             if read_more(stream, buf).await? == 0 {
                 return Err(Failure::After("the chunked body ended early".into()));
             }
+        }
+        if &buf[data + size..data + size + 2] != b"\r\n" {
+            return Err(Failure::After("a chunk does not end in CRLF".into()));
         }
         if size == 0 {
             return Ok(body);
@@ -375,6 +433,44 @@ mod tests {
         let mut c = Conn::new(&base).unwrap();
         let e = c.get("/").await.unwrap_err();
         assert!(e.contains("ended early"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn framing_follows_rfc_9112() {
+        let base = canned(
+            vec![
+                // An interim answer, then one without a body.
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                // Transfer-Encoding wins over Content-Length.
+                "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+                // `close` among other connection options.
+                "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\nx",
+            ],
+            3,
+        )
+        .await;
+        let mut c = Conn::new(&base).unwrap();
+        let r = c.get("/").await.unwrap();
+        assert_eq!((r.status, r.body.len()), (204, 0));
+        let r = c.get("/").await.unwrap();
+        assert_eq!(r.body, b"ab");
+        let r = c.get("/").await.unwrap();
+        assert_eq!(r.body, b"x");
+        assert!(c.stream.is_none(), "closed as the server asked");
+    }
+
+    #[tokio::test]
+    async fn absurd_sizes_and_broken_chunks_are_errors_not_panics() {
+        for answer in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n",
+        ] {
+            let base = canned(vec![answer], 1).await;
+            let mut c = Conn::new(&base).unwrap();
+            assert!(c.get("/").await.is_err(), "{answer:?}");
+            assert!(c.stream.is_none(), "a failed connection is not reused");
+        }
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub struct Outcome {
     pub exhausted: bool,
     pub cpu: CpuUse,
     pub signed_during_run: u64,
+    /// Requests resent on a fresh connection (see `http1::RESENT`).
+    pub resent: u64,
 }
 
 async fn worker(ctx: Arc<Ctx>) -> Stats {
@@ -282,6 +284,7 @@ pub async fn run(rp: Arc<RelyingParty>, pools: Arc<Pools>, plan: &Plan) -> Outco
         .map(|_| tokio::spawn(worker(ctx.clone())))
         .collect();
     let signed_before = pools.signed_during_run.load(Ordering::Relaxed);
+    let resent_before = crate::http1::RESENT.load(Ordering::Relaxed);
     let mut stats = Stats::new();
     for w in workers {
         stats.merge(w.await.expect("a worker panicked"));
@@ -301,6 +304,7 @@ pub async fn run(rp: Arc<RelyingParty>, pools: Arc<Pools>, plan: &Plan) -> Outco
         exhausted: exhausted_at.is_some_and(|t| t < end),
         cpu: CpuUse::between(&first, &last, plan.cores),
         signed_during_run: pools.signed_during_run.load(Ordering::Relaxed) - signed_before,
+        resent: crate::http1::RESENT.load(Ordering::Relaxed) - resent_before,
     }
 }
 

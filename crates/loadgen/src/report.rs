@@ -58,6 +58,9 @@ pub struct LoadSummary {
     pub as_cpu_us_per_unit: Option<f64>,
     pub rs_cpu_us_per_unit: Option<f64>,
     pub signed_during_run: u64,
+    /// Requests sent again on a fresh connection (`http1::RESENT`) during the run.
+    #[serde(default)]
+    pub resent: u64,
     pub bound: Option<BoundSummary>,
 }
 
@@ -164,6 +167,7 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
         as_cpu_us_per_unit,
         rs_cpu_us_per_unit,
         signed_during_run: outcome.signed_during_run,
+        resent: outcome.resent,
         bound,
     }
 }
@@ -279,6 +283,12 @@ pub fn print_run(s: &LoadSummary) {
             ),
             None => println!(),
         }
+    }
+    if s.resent > 0 {
+        println!(
+            "  note: {} requests were sent again after a kept-alive connection closed under them",
+            s.resent
+        );
     }
     if s.signed_during_run > 0 {
         println!(

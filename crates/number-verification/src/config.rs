@@ -103,7 +103,7 @@ pub struct ServerSettings {
     /// Largest accepted request body, in bytes. A verify body is under 100 bytes.
     pub max_body_bytes: usize,
     /// Where decryption and signature checks run: `inline` (on the HTTP worker, the default)
-    /// or `pool` (a blocking thread pool, one job per core). See docs/performance.md.
+    /// or `pool` (a blocking thread pool, one job per HTTP worker). See docs/performance.md.
     pub crypto: CryptoDispatch,
 }
 

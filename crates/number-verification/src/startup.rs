@@ -48,6 +48,7 @@ pub struct Dependencies {
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    crypto: nv_token::CryptoDispatch,
 }
 
 impl Application {
@@ -106,6 +107,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
 
+        let crypto = state.verifier.crypto.dispatch();
         let prefix = settings.server.path_prefix.clone();
         let max_body = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -132,7 +134,16 @@ impl Application {
             .listen(listener)
             .map_err(|source| StartupError::Bind { addr, source })?
             .run();
-        Ok(Application { server, local_addr })
+        Ok(Application {
+            server,
+            local_addr,
+            crypto,
+        })
+    }
+
+    /// Where this server runs its crypto (`server.crypto`, as the running state has it).
+    pub fn crypto(&self) -> nv_token::CryptoDispatch {
+        self.crypto
     }
 
     pub fn port(&self) -> u16 {

@@ -2,7 +2,8 @@
 //! authorization server's keys, check `typ`, `iss`, `aud`, `exp`/`nbf`/`iat`.
 //!
 //! RSA decryption is the most expensive thing this server does (≈ 1,300/s per core). It runs
-//! inline on the HTTP worker (one per core) or on a blocking pool with one job per core
+//! inline on the HTTP worker (one per core by default) or on a blocking pool with one job per
+//! worker
 //! (`server.crypto`; [`nv_token::dispatch`] has the measurements).
 
 use std::sync::Arc;
@@ -51,7 +52,7 @@ pub struct TokenVerifier {
     pub issuer_keys: Arc<IssuerKeys>,
     pub policy: Arc<TokenPolicy>,
     pub clock: Arc<dyn Clock>,
-    /// Inline, or on the blocking pool one job per core (`server.crypto`).
+    /// Inline, or on the blocking pool one job per worker (`server.crypto`).
     pub crypto: Arc<CryptoRunner>,
 }
 

@@ -1,16 +1,18 @@
 //! Where a server runs its public-key cryptography: the `server.crypto` setting of both servers.
 //!
 //! `inline` (the default) runs it on the HTTP worker that received the request; workers are one
-//! per core, so the crypto of all requests together still uses every core and no more. `pool`
-//! hands each job to a blocking thread, at most one job per core at a time, so that a request
-//! that does no crypto never waits behind one that does.
+//! per core by default, so the crypto of all requests together uses every core and no more.
+//! `pool` hands each job to a blocking thread, at most one job per HTTP worker at a time, so that
+//! a request that does no crypto never waits behind one that does.
 //!
-//! Measured on the 2-core benchmark machine (docs/performance.md), inline is better for every
-//! algorithm profile: with RSA (≈ 0.7 ms per private-key operation) +17 % flows/s, −5 % server
-//! CPU per flow and a lower p99 at half load (5.1 against 6.4–7.3 ms); with ES256 and `dir`
-//! (5–80 µs per operation) +17 % flows/s, since each hand-off to another thread and back cost as
-//! much as the operation itself. `pool` remains for keys slower than these (RSA 4096, say),
-//! where a worker held for several milliseconds would delay the cheap requests behind it.
+//! Measured on the 2-core benchmark machine (docs/performance.md, "Where the crypto runs"):
+//! inline gave 32 % more `/token` and 35 % more `/verify` per second with RSA (≈ 0.7 ms per
+//! private-key operation), 19 % and 48 % more with ES256 + `dir` (5–80 µs per operation, about
+//! what a hand-off to another thread and back costs), and 4–22 % more complete flows (depending
+//! on the run); with the pool a server never kept both cores busy. The p99 at half load stayed
+//! under 10 ms either way.
+//! `pool` remains for keys slower than these (RSA 4096, say), where a worker held for several
+//! milliseconds would delay the cheap requests behind it.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,12 +41,13 @@ pub struct CryptoRunner {
     dispatch: CryptoDispatch,
     /// One permit per pool thread: more threads doing RSA on the same cores only add context
     /// switches (measured: +10 % CPU per request at 32 in flight).
-    permits: tokio::sync::Semaphore,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 #[cfg(feature = "runtime")]
 impl CryptoRunner {
-    /// `threads` (for `pool`) = 0: one per core.
+    /// `threads`: how many pool jobs may run at once (the servers pass their HTTP worker count);
+    /// 0 = one per core.
     pub fn new(dispatch: CryptoDispatch, threads: usize) -> Self {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -52,7 +55,7 @@ impl CryptoRunner {
         };
         Self {
             dispatch,
-            permits: tokio::sync::Semaphore::new(threads),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(threads)),
         }
     }
 
@@ -60,23 +63,31 @@ impl CryptoRunner {
         self.dispatch
     }
 
-    /// Run `job` inline or on the blocking pool; `Err` only if the pool failed (a panic in the
-    /// job, or a runtime shutting down), with a description for the server's log.
+    /// Run `job` inline or on the blocking pool; `Err` if the job panicked (in either mode: the
+    /// request then gets a 500, not a dropped connection) or the runtime is shutting down, with a
+    /// description for the server's log.
     pub async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
         if self.dispatch == CryptoDispatch::Inline {
-            return Ok(job());
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+                .map_err(|_| "crypto job panicked".to_string());
         }
-        let _permit = self
+        // The permit moves into the job: if the request is dropped (the client went away) while
+        // the job runs, the permit is still held until the job ends.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| format!("crypto pool: {e}"))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| format!("crypto pool: {e}"))
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|e| format!("crypto pool: {e}"))
     }
 }
 
@@ -114,5 +125,7 @@ mod tests {
         );
         let panics = pool.run(|| -> u8 { panic!("a crypto job failed") }).await;
         assert!(panics.unwrap_err().starts_with("crypto pool"));
+        let panics = inline.run(|| -> u8 { panic!("a crypto job failed") }).await;
+        assert!(panics.unwrap_err().contains("panicked"));
     }
 }

@@ -164,6 +164,23 @@ async fn a_replayed_assertion_is_refused() {
     .await;
 }
 
+/// The claims are read before the signature is checked (to find the client) and reused after:
+/// a genuine signature over other claims must still be refused, e.g. a used assertion given a
+/// fresh `jti` to get past the replay cache.
+#[tokio::test]
+async fn a_genuine_signature_over_other_claims_is_refused() {
+    let app = spawn().await;
+    let genuine = app.assertion(&app.assertion_claims("rp-jwt"));
+    assert_eq!(with_assertion(&app, &genuine).await.status(), 200);
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["jti"] = json!("a-fresh-jti");
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    let forged = format!("{}.{payload}.{}", parts[0], parts[2]);
+    refused(&app, &forged, "signature").await;
+}
+
 #[tokio::test]
 async fn an_assertion_signed_by_an_unknown_key_is_refused() {
     let app = spawn().await;

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub rp_key: SigningKey,
     pub rs_keys: DecryptionKeys,
     pub keys_dir: tempfile::TempDir,
+    /// `server.crypto` as the running server has it.
+    pub crypto: nv_token::CryptoDispatch,
 }
 
 #[derive(Default)]
@@ -210,6 +212,7 @@ impl Builder {
         )
         .await?;
         let base = format!("http://{}", app.local_addr());
+        let crypto = app.crypto();
         tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -222,6 +225,7 @@ impl Builder {
             rp_key,
             rs_keys,
             keys_dir,
+            crypto,
         })
     }
 }

@@ -9,7 +9,9 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn the_code_is_exchanged_for_an_encrypted_access_token_and_a_pairwise_id_token() {
-    exchange_for_tokens(spawn().await).await;
+    let app = spawn().await;
+    assert_eq!(app.crypto, nv_token::CryptoDispatch::Inline, "the default");
+    exchange_for_tokens(app).await;
 }
 
 /// `server.crypto = "pool"` signs and encrypts on the blocking pool: the same tokens, and
@@ -22,6 +24,7 @@ async fn tokens_are_the_same_when_crypto_runs_on_the_blocking_pool() {
     }
     .spawn()
     .await;
+    assert_eq!(app.crypto, nv_token::CryptoDispatch::Pool);
     let mut codes = Vec::new();
     for _ in 0..8 {
         codes.push(app.code(&[]).await);

@@ -207,6 +207,7 @@ impl TestAppBuilder {
         )
         .await?;
         let address = format!("http://127.0.0.1:{}", app.port());
+        let crypto = app.crypto();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -230,6 +231,7 @@ impl TestAppBuilder {
             recipient,
             public_jwks,
             keys_dir,
+            crypto,
         })
     }
 
@@ -254,6 +256,8 @@ pub struct TestApp {
     pub recipient: EncryptionKey,
     pub public_jwks: Value,
     pub keys_dir: TempDir,
+    /// `server.crypto` as the running server has it.
+    pub crypto: nv_token::CryptoDispatch,
 }
 
 impl TestApp {

@@ -56,6 +56,7 @@ async fn tokens_open_the_same_when_crypto_runs_on_the_blocking_pool() {
         .settings(|s| s.server.crypto = nv_token::CryptoDispatch::Pool)
         .spawn()
         .await;
+    assert_eq!(app.crypto, nv_token::CryptoDispatch::Pool);
     for _ in 0..2 {
         let resp = verify(&app, &app.token()).await;
         assert_eq!(resp.status(), 200);

@@ -160,7 +160,7 @@ async fn issue(
     let id_token_alg = client.id_token_alg;
     let nonce = grant.nonce;
     let content = settings.content_encryption;
-    // Inline on this worker, or on the blocking pool one job per core (`server.crypto`; inline
+    // Inline on this worker, or on the blocking pool one job per worker (`server.crypto`; inline
     // measured faster for every profile, see nv_token::dispatch).
     let worker_state = state.clone();
     let (access_token, id_token, claims) = state
