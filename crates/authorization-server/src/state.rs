@@ -39,6 +39,18 @@ impl AppState {
         self.endpoint("/token")
     }
 
+    /// Remember a client-signed JWT's `jti` under `key` until it expires (`exp` plus the clock
+    /// leeway), in the shared store so every replica sees it. `Ok(false)`: already used.
+    pub async fn first_use_of_jti(
+        &self,
+        key: &str,
+        exp: i64,
+    ) -> Result<bool, nv_store::StoreError> {
+        let leeway = self.settings.client_assertion.leeway_seconds;
+        let ttl = std::time::Duration::from_secs((exp - self.now() + leeway).max(1) as u64);
+        self.store.put_if_absent(key, b"1", ttl).await
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

@@ -90,10 +90,7 @@ impl Application {
                 issuer_keys: Arc::new(issuer_keys),
                 policy: Arc::new(policy),
                 clock: deps.clock.clone(),
-                crypto: Arc::new(CryptoRunner::new(
-                    settings.server.crypto,
-                    settings.server.workers,
-                )),
+                crypto: CryptoRunner::new(settings.server.crypto, settings.server.workers),
             },
             store: deps.store,
             clock: deps.clock,

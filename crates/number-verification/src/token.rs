@@ -3,8 +3,7 @@
 //!
 //! RSA decryption is the most expensive thing this server does (≈ 1,300/s per core). It runs
 //! inline on the HTTP worker (one per core by default) or on a blocking pool with one job per
-//! worker
-//! (`server.crypto`; [`nv_token::dispatch`] has the measurements).
+//! worker (`server.crypto`; [`nv_token::dispatch`] has the measurements).
 
 use std::sync::Arc;
 
@@ -53,7 +52,7 @@ pub struct TokenVerifier {
     pub policy: Arc<TokenPolicy>,
     pub clock: Arc<dyn Clock>,
     /// Inline, or on the blocking pool one job per worker (`server.crypto`).
-    pub crypto: Arc<CryptoRunner>,
+    pub crypto: CryptoRunner,
 }
 
 fn rejected(e: OpenError) -> ApiError {
@@ -62,7 +61,7 @@ fn rejected(e: OpenError) -> ApiError {
 
 impl TokenVerifier {
     /// Run `f` where `server.crypto` says.
-    async fn blocking<T: Send + 'static>(
+    async fn run_crypto<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -80,7 +79,7 @@ impl TokenVerifier {
             Some(keys) => {
                 let k = keys.clone();
                 let (jws, first) = self
-                    .blocking(move || {
+                    .run_crypto(move || {
                         let jws = decrypt(&token, &decryption, &policy.at(now))?;
                         let first = verify(&jws, &k, &policy.at(now));
                         Ok::<_, OpenError>((jws, first))
@@ -93,7 +92,7 @@ impl TokenVerifier {
                 // 1. Decrypt first: a token that is not for us fails here, before the AS keys
                 // are needed (so garbage is a 401 even while the AS is unreachable).
                 let jws = self
-                    .blocking(move || decrypt(&token, &decryption, &policy.at(now)))
+                    .run_crypto(move || decrypt(&token, &decryption, &policy.at(now)))
                     .await?
                     .map_err(rejected)?;
                 // 2. Then fetch the AS keys and verify.
@@ -136,7 +135,7 @@ impl TokenVerifier {
             // for the number, after the body was validated.
             Err(OpenError::Claims(_)) => {
                 let (keys, policy) = (keys, self.policy.clone());
-                self.blocking(move || token_context(&jws, &keys, &policy, now))
+                self.run_crypto(move || token_context(&jws, &keys, &policy, now))
                     .await?
                     .map_err(rejected)
             }
@@ -151,7 +150,7 @@ impl TokenVerifier {
         now: i64,
     ) -> Result<Result<AccessTokenClaims, OpenError>, ApiError> {
         let policy = self.policy.clone();
-        self.blocking(move || verify(&jws, &keys, &policy.at(now)))
+        self.run_crypto(move || verify(&jws, &keys, &policy.at(now)))
             .await
     }
 }

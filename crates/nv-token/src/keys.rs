@@ -538,6 +538,19 @@ pub fn peek_jws_header(compact: &str) -> Result<JwsHeader, VerifyError> {
     JwsHeader::from_map(map).map_err(|_| VerifyError::Malformed)
 }
 
+/// The payload of a compact JWS, decoded without verifying anything: for a caller that must read
+/// a claim (who signed it) to pick the verification keys. Once the signature over these same
+/// bytes verifies, the parse is the verified content; until then nothing in it may be trusted.
+pub fn peek_jws_payload<T: serde::de::DeserializeOwned>(compact: &str) -> Option<T> {
+    let mut parts = compact.split('.');
+    let (Some(_), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()
+}
+
 /// The resource server's public encryption key, as the authorization server holds it.
 pub struct EncryptionKey {
     kid: String,

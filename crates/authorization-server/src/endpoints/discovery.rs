@@ -4,12 +4,14 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::clients::CLIENT_JWS_ALGS;
 use crate::protocol::scope::{API_SCOPES, OPENID};
 use crate::state::AppState;
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     let mut scopes: Vec<&str> = vec![OPENID];
     scopes.extend(API_SCOPES);
+    let client_algs: Vec<&str> = CLIENT_JWS_ALGS.iter().map(|a| a.name()).collect();
     let mut id_token_algs: Vec<&str> = state.signing.all().iter().map(|k| k.alg().name()).collect();
     id_token_algs.sort();
     id_token_algs.dedup();
@@ -25,14 +27,14 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": id_token_algs,
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": client_algs,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": false,
         "request_parameter_supported": true,
-        "request_object_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+        "request_object_signing_alg_values_supported": client_algs,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     });

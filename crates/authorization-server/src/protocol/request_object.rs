@@ -10,9 +10,7 @@
 //! - `scope`, `response_type`, `client_id` and `redirect_uri` are sent both as plain parameters
 //!   and in the object, and must match; every other parameter is taken from the object only.
 
-use std::time::Duration;
-
-use nv_token::keys::{peek_jws_header, VerifyError};
+use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::Audience;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -84,16 +82,7 @@ pub async fn resolve(
     }
     // Parsed before the signature is checked only because the signature covers exactly these
     // bytes: once it verifies, this parse is the verified content.
-    let claims: Claims = jwt
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    let claims: Claims = peek_jws_payload(jwt)
         .ok_or_else(|| invalid("request object claims are not a JSON object"))?;
     let now = state.now();
     client
@@ -121,11 +110,8 @@ pub async fn resolve(
     // Each request object is used once, on every replica.
     let jti = claims.jti.as_deref().unwrap_or_default();
     let exp = claims.exp.unwrap_or(now);
-    let leeway = state.settings.client_assertion.leeway_seconds;
-    let ttl = Duration::from_secs((exp - now + leeway).max(1) as u64);
     match state
-        .store
-        .put_if_absent(&keys::request_object_jti(&client.id, jti), b"1", ttl)
+        .first_use_of_jti(&keys::request_object_jti(&client.id, jti), exp)
         .await
     {
         Ok(true) => Ok(params),

@@ -4,18 +4,17 @@
 //! for — a secret in the wrong place is refused, not accepted.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use josekit::jws::JwsHeader;
-use nv_token::keys::{peek_jws_header, VerifyError};
-use nv_token::{Audience, SigningAlg};
+use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
+use nv_token::Audience;
 use serde::Deserialize;
 
-use crate::clients::{Client, ClientJwsError};
+use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
 use crate::config::AuthMethod;
 use crate::error::OAuthError;
 use crate::protocol::Params;
@@ -24,7 +23,6 @@ use crate::state::{keys, AppState};
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// ICM: assertions live at most 300 s.
 const MAX_ASSERTION_LIFETIME: i64 = 300;
-const ALLOWED_ASSERTION_ALGS: [SigningAlg; 3] = crate::clients::CLIENT_JWS_ALGS;
 
 const BASIC_CHALLENGE: &str = "Basic realm=\"token\", charset=\"UTF-8\"";
 
@@ -190,8 +188,8 @@ async fn with_assertion(
     let invalid = |d: &str| OAuthError::invalid_client(d);
     // Who claims to have signed it? Read before verifying to pick the keys; once the signature
     // over exactly these bytes verifies, the same parse is the verified claims (decoded once).
-    let unverified =
-        unverified_claims(jwt).ok_or_else(|| invalid("client_assertion is not a JWT"))?;
+    let unverified = peek_jws_payload::<AssertionClaims>(jwt)
+        .ok_or_else(|| invalid("client_assertion is not a JWT"))?;
     let claimed = unverified
         .iss
         .clone()
@@ -211,7 +209,7 @@ async fn with_assertion(
     // Algorithm allow-list before any key is touched (no `none`, no HMAC with a public key).
     let header = peek_jws_header(jwt).map_err(|_| invalid("client_assertion is not a JWS"))?;
     let alg = header.algorithm().unwrap_or("");
-    if !ALLOWED_ASSERTION_ALGS.iter().any(|a| a.name() == alg) {
+    if !CLIENT_JWS_ALGS.iter().any(|a| a.name() == alg) {
         return Err(OAuthError::invalid_client(format!(
             "client_assertion alg `{alg}` is not accepted (RS256, PS256, ES256)"
         )));
@@ -230,13 +228,7 @@ async fn verify_with_client_keys(
     header: &JwsHeader,
 ) -> Result<(), OAuthError> {
     client
-        .verify_jws(
-            &state.http,
-            state.now(),
-            jwt,
-            header,
-            &ALLOWED_ASSERTION_ALGS,
-        )
+        .verify_jws(&state.http, state.now(), jwt, header, &CLIENT_JWS_ALGS)
         .await
         .map_err(|e| {
             OAuthError::invalid_client(match e {
@@ -329,12 +321,8 @@ async fn consume_assertion_jti(
     jti: &str,
     exp: i64,
 ) -> Result<(), OAuthError> {
-    let ttl = Duration::from_secs(
-        (exp - state.now() + state.settings.client_assertion.leeway_seconds).max(1) as u64,
-    );
     match state
-        .store
-        .put_if_absent(&keys::assertion_jti(client_id, jti), b"1", ttl)
+        .first_use_of_jti(&keys::assertion_jti(client_id, jti), exp)
         .await
     {
         Ok(true) => Ok(()),
@@ -343,10 +331,4 @@ async fn consume_assertion_jti(
         )),
         Err(e) => Err(OAuthError::temporarily_unavailable(e)),
     }
-}
-
-fn unverified_claims(jwt: &str) -> Option<AssertionClaims> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let payload = jwt.split('.').nth(1)?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
