@@ -7,9 +7,14 @@
 //! (the authorization server's signing algorithm; the access token is signed by the same current
 //! key) and the client's own key. Key sizes come from the published JWKS.
 //!
-//! The ceiling is cores × the one-core rate (best of three short trials, so another process
-//! stealing a slice cannot lower the bound). The rate with all cores at once is measured and
-//! shown too: when it is below cores × one-core, the machine itself does not scale that far.
+//! Each operation is timed on one thread with the other cores idle, and on one thread per core
+//! at once, each the best of three short trials interleaved across the operations (so a passing
+//! disturbance cannot lower a rate). The **ceiling** comes from the all-cores rates: what the
+//! cryptography alone gets out of this machine when every core is busy, which is the condition
+//! the servers run in at full load. On the 2-vCPU VMs here that is 2–7 % below cores × the
+//! one-core rate (a lone busy core runs faster), so the **perfect-scaling bound**, cores × the
+//! one-core rate, is reported beside it as a stricter reference that no workload reaches here
+//! (decision 0008).
 //!
 //! Per request the servers do, and nothing cheaper is assumed:
 //! - `/token`: verify the client assertion + seal (sign + encrypt) + sign the ID token;
@@ -138,13 +143,38 @@ pub struct Bound {
     pub profile: Profile,
     pub cores: usize,
     pub ops: Vec<Op>,
-    /// Core-seconds of crypto per request, from the one-core rates.
+    /// Core-seconds of crypto per request, from the one-core rates (the other cores idle).
     pub token_cost: f64,
     pub verify_cost: f64,
+    /// Core-seconds of crypto per request with every core busy (cores / the all-cores rate).
+    pub token_cost_loaded: f64,
+    pub verify_cost_loaded: f64,
 }
 
 impl Bound {
-    /// Core-seconds of crypto per unit of `mode` (one request, or one flow).
+    /// The costs from the seven measured operations, in `measure`'s order: ID-token sign,
+    /// access-token verify, encrypt, decrypt, client-assertion verify, seal, open.
+    fn from_ops(profile: Profile, cores: usize, ops: Vec<Op>) -> Self {
+        let (sign, assertion_verify, sealing, opening) = (&ops[0], &ops[4], &ops[5], &ops[6]);
+        let token_cost =
+            1.0 / assertion_verify.per_core + 1.0 / sealing.per_core + 1.0 / sign.per_core;
+        let verify_cost = 1.0 / opening.per_core;
+        let n = cores as f64;
+        let token_cost_loaded =
+            n / assertion_verify.all_cores + n / sealing.all_cores + n / sign.all_cores;
+        let verify_cost_loaded = n / opening.all_cores;
+        Bound {
+            profile,
+            cores,
+            ops,
+            token_cost,
+            verify_cost,
+            token_cost_loaded,
+            verify_cost_loaded,
+        }
+    }
+
+    /// Core-seconds of crypto per unit of `mode` (one request, or one flow), one-core rates.
     pub fn cost(&self, mode: Mode) -> f64 {
         match mode {
             Mode::Flow => self.token_cost + self.verify_cost,
@@ -153,16 +183,31 @@ impl Bound {
         }
     }
 
-    /// Requests (or flows) per second the crypto allows with every core busy with nothing else:
-    /// cores × the one-core rate. (The all-cores column shows how well the machine really
-    /// scales; the bound does not take that discount.)
+    /// Core-seconds of crypto per unit of `mode` when every core is busy: what a unit really
+    /// costs the servers at full load.
+    pub fn loaded_cost(&self, mode: Mode) -> f64 {
+        match mode {
+            Mode::Flow => self.token_cost_loaded + self.verify_cost_loaded,
+            Mode::Token => self.token_cost_loaded,
+            Mode::Verify => self.verify_cost_loaded,
+        }
+    }
+
+    /// The ceiling: requests (or flows) per second the crypto allows with every core busy with
+    /// nothing else, from the rates measured that way.
     pub fn ceiling(&self, mode: Mode) -> f64 {
         self.ceiling_on(mode, self.cores as f64)
     }
 
     /// The ceiling when only `cores` cores are left to the servers.
     pub fn ceiling_on(&self, mode: Mode, cores: f64) -> f64 {
-        cores / self.cost(mode)
+        cores / self.loaded_cost(mode)
+    }
+
+    /// cores × the one-core rate: the ceiling if the machine scaled perfectly, which it does
+    /// not (see the module comment). Always at least `ceiling`, up to measurement noise.
+    pub fn perfect_scaling(&self, mode: Mode) -> f64 {
+        self.cores as f64 / self.cost(mode)
     }
 }
 
@@ -370,37 +415,94 @@ pub fn measure(profile: Profile, cores: usize) -> Result<Bound, String> {
         ("seal = sign + encrypt (access token)".into(), &seal_op),
         ("open = decrypt + verify + claims".into(), &open_op),
     ];
-    // One-core rates: best of three rounds, the rounds interleaved across the operations, so a
-    // disturbance (another process, a cold core) cannot lower one operation's figure throughout.
+    // Best of three rounds each, the rounds interleaved across the operations and between one
+    // core and all cores, so a disturbance (another process, a cold core, the hypervisor) cannot
+    // lower one operation's figure throughout.
     let mut per_core = [0.0f64; 7];
+    let mut all_cores = [0.0f64; 7];
     for _ in 0..3 {
-        for (best, (_, op)) in per_core.iter_mut().zip(&table) {
-            *best = best.max(rate(1, *op));
+        for ((one, all), (_, op)) in per_core.iter_mut().zip(all_cores.iter_mut()).zip(&table) {
+            *one = one.max(rate(1, *op));
+            *all = all.max(rate(cores, *op));
         }
     }
     let ops: Vec<Op> = table
         .iter()
-        .zip(per_core)
-        .map(|((name, op), per_core)| Op {
+        .zip(per_core.iter().zip(all_cores))
+        .map(|((name, _), (&per_core, all_cores))| Op {
             name: name.clone(),
             per_core,
-            all_cores: rate(cores, *op),
+            all_cores,
         })
         .collect();
-    let (sign, assertion_verify, sealing, opening) = (&ops[0], &ops[4], &ops[5], &ops[6]);
-    let token_cost = 1.0 / assertion_verify.per_core + 1.0 / sealing.per_core + 1.0 / sign.per_core;
-    let verify_cost = 1.0 / opening.per_core;
-    Ok(Bound {
-        profile,
-        cores,
-        ops,
-        token_cost,
-        verify_cost,
-    })
+    Ok(Bound::from_ops(profile, cores, ops))
 }
 
 pub fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, per_core: f64, all_cores: f64) -> Op {
+        Op {
+            name: name.into(),
+            per_core,
+            all_cores,
+        }
+    }
+
+    fn bound(scaling: f64) -> Bound {
+        // Rates per second; on 2 cores the all-cores rate is `scaling` × 2 × the one-core rate.
+        let ops = [
+            ("sign", 1000.0),
+            ("verify", 20000.0),
+            ("encrypt", 20000.0),
+            ("decrypt", 1000.0),
+            ("assertion", 10000.0),
+            ("seal", 800.0),
+            ("open", 900.0),
+        ]
+        .iter()
+        .map(|(n, r)| op(n, *r, r * 2.0 * scaling))
+        .collect();
+        let profile = Profile {
+            signing: "RS256".into(),
+            signing_bits: Some(2048),
+            key_management: "RSA-OAEP-256".into(),
+            encryption_bits: Some(2048),
+            content: "A256GCM".into(),
+            client: "RS256".into(),
+            client_bits: Some(2048),
+        };
+        Bound::from_ops(profile, 2, ops)
+    }
+
+    #[test]
+    fn the_ceiling_comes_from_the_all_cores_rates_and_perfect_scaling_from_one_core() {
+        let b = bound(0.9);
+        // /token = assertion verify + seal + ID-token sign on one core: 0.1 + 1.25 + 1 ms.
+        let token = 1.0 / 10000.0 + 1.0 / 800.0 + 1.0 / 1000.0;
+        assert!((b.cost(Mode::Token) - token).abs() < 1e-12);
+        assert!((b.perfect_scaling(Mode::Token) - 2.0 / token).abs() < 1e-6);
+        // With every core busy each operation runs at 90 % of its lone speed.
+        assert!((b.ceiling(Mode::Token) - 0.9 * 2.0 / token).abs() < 1e-6);
+        assert!((b.ceiling(Mode::Verify) - 0.9 * 2.0 * 900.0).abs() < 1e-6);
+        let flow = token + 1.0 / 900.0;
+        assert!((b.ceiling(Mode::Flow) - 0.9 * 2.0 / flow).abs() < 1e-6);
+        // On the 1.5 cores a load generator left: three quarters of it.
+        assert!((b.ceiling_on(Mode::Flow, 1.5) - 0.75 * b.ceiling(Mode::Flow)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_machine_that_scales_perfectly_has_one_bound() {
+        let b = bound(1.0);
+        for mode in [Mode::Flow, Mode::Token, Mode::Verify] {
+            assert!((b.ceiling(mode) - b.perfect_scaling(mode)).abs() < 1e-6);
+        }
+    }
 }

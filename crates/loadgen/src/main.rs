@@ -82,12 +82,23 @@ async fn startup(o: StartupOptions) -> Result<(), String> {
 async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
     let cores = bound::cores();
     let rp = Arc::new(RelyingParty::connect(&o).await?);
+    let policy = process::sched_policy().unwrap_or("unknown");
     println!(
-        "loadgen: {cores} cores ({}), issuer {}, resource server {}",
+        "loadgen: {cores} cores ({}), issuer {}, resource server {}, scheduled {policy}",
         process::cpu_model(),
         rp.issuer,
         o.rs_url
     );
+    if policy == "SCHED_OTHER" {
+        // Measured: as SCHED_OTHER, every response loadgen is woken for preempts the server that
+        // sent it (a context switch in the middle of its crypto), and loadgen wakes once per
+        // response; as SCHED_BATCH it waits for the end of the slice or an idle core and then
+        // handles several responses per wake-up. That is 3-6 % of the flow on 2 cores.
+        println!(
+            "note: loadgen preempts the servers it measures on every response; \
+             `chrt --batch 0 loadgen …` avoids it (bench.sh does)"
+        );
+    }
 
     // One complete flow first: it checks the set-up, warms both servers' key caches (the
     // authorization server fetches the resource server's JWKS, and vice versa), and shows which
@@ -128,7 +139,7 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
     let total = (o.warmup + o.duration).as_secs_f64();
     let expected = match (o.rate, &bound) {
         (Some(r), _) => r * total * 1.05,
-        (None, Some(b)) => b.ceiling(mode) * total * 1.25,
+        (None, Some(b)) => b.perfect_scaling(mode) * total * 1.25,
         (None, None) => 4000.0 * total,
     };
     let n = (expected.ceil() as usize + o.concurrency).min(o.pool_max);

@@ -68,6 +68,28 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// This process's scheduling policy (`/proc/self/stat` field 41, sched(7)).
+pub fn sched_policy() -> Option<&'static str> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces: field 3 on.
+    let policy: u32 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(41 - 3)?
+        .parse()
+        .ok()?;
+    Some(match policy {
+        0 => "SCHED_OTHER",
+        1 => "SCHED_FIFO",
+        2 => "SCHED_RR",
+        3 => "SCHED_BATCH",
+        5 => "SCHED_IDLE",
+        6 => "SCHED_DEADLINE",
+        _ => "unknown",
+    })
+}
+
 /// CPU counters at one instant: this process, the two servers (when their pids are known), the
 /// machine.
 #[derive(Debug, Clone)]
@@ -159,4 +181,14 @@ pub async fn startup(
     let rss = rss_kib(pid);
     child.kill().await.ok();
     Ok((ready, rss))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_scheduling_policy_is_read_from_proc() {
+        // Whatever policy the tests run under, it is one sched(7) names.
+        let policy = super::sched_policy().expect("/proc/self/stat has field 41");
+        assert!(policy.starts_with("SCHED_"), "{policy}");
+    }
 }

@@ -29,16 +29,22 @@ pub struct BoundSummary {
     pub profile: String,
     pub cores: usize,
     pub ops: Vec<Op>,
-    /// Ceiling of the mode's unit (flows or requests) per second on all cores.
+    /// Ceiling of the mode's unit (flows or requests) per second, from the rates measured with
+    /// every core busy (`Bound::ceiling`).
     pub ceiling: f64,
     /// The same, on the cores the load generator left to the servers.
     pub ceiling_without_loadgen: Option<f64>,
     pub ratio: f64,
     pub ratio_without_loadgen: Option<f64>,
-    /// Crypto CPU (one-core cost × throughput) over the CPU both servers used: how much of
+    /// cores × the one-core rate, and the throughput's ratio to it (`Bound::perfect_scaling`).
+    #[serde(default)]
+    pub perfect_scaling: f64,
+    #[serde(default)]
+    pub perfect_scaling_ratio: f64,
+    /// Crypto CPU (the loaded cost × throughput) over the CPU both servers used: how much of
     /// their time went into cryptography rather than HTTP, JSON, storage, scheduling.
     pub server_crypto_share: Option<f64>,
-    /// Crypto CPU per unit, microseconds (one-core rates).
+    /// Crypto CPU per unit with every core busy, microseconds.
     pub crypto_us_per_unit: f64,
 }
 
@@ -134,7 +140,8 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
         let ceiling = b.ceiling(info.mode);
         let left = outcome.cpu.loadgen.map(|l| (b.cores as f64 - l).max(0.01));
         let ceiling_without_loadgen = left.map(|c| b.ceiling_on(info.mode, c));
-        let cost = b.cost(info.mode);
+        let cost = b.loaded_cost(info.mode);
+        let perfect_scaling = b.perfect_scaling(info.mode);
         BoundSummary {
             profile: b.profile.describe(),
             cores: b.cores,
@@ -143,6 +150,8 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
             ceiling_without_loadgen,
             ratio: throughput / ceiling,
             ratio_without_loadgen: ceiling_without_loadgen.map(|c| throughput / c),
+            perfect_scaling,
+            perfect_scaling_ratio: throughput / perfect_scaling,
             server_crypto_share: server_cores
                 .filter(|c| *c > 0.0)
                 .map(|c| throughput * cost / c),
@@ -172,30 +181,6 @@ pub fn summarize(info: &RunInfo<'_>, outcome: &Outcome, bound: Option<&Bound>) -
     }
 }
 
-/// The ceiling from the rates measured with every core busy at once: what the machine really
-/// delivered at that moment (no perfect-scaling assumption).
-pub fn all_cores_ceiling(ops: &[Op], mode: &str) -> Option<f64> {
-    let rate = |pred: &dyn Fn(&str) -> bool| {
-        ops.iter()
-            .find(|o| pred(&o.name))
-            .map(|o| o.all_cores)
-            .filter(|r| *r > 0.0)
-    };
-    let sign = rate(&|n| n.ends_with("sign (ID token)"))?;
-    let assertion = rate(&|n| n.ends_with("verify (client assertion)"))?;
-    let seal = rate(&|n| n.starts_with("seal"))?;
-    let open = rate(&|n| n.starts_with("open"))?;
-    let token = 1.0 / assertion + 1.0 / seal + 1.0 / sign;
-    let verify = 1.0 / open;
-    Some(
-        1.0 / match mode {
-            "token" => token,
-            "verify" => verify,
-            _ => token + verify,
-        },
-    )
-}
-
 fn cores(x: Option<f64>) -> String {
     x.map_or("-".into(), |c| format!("{c:.2}"))
 }
@@ -222,11 +207,18 @@ pub fn print_bound(b: &Bound) {
         );
     }
     println!(
-        "ceiling on {} cores: POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
+        "ceiling on {} cores, every core busy: POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
         b.cores,
         b.ceiling(Mode::Token),
         b.ceiling(Mode::Verify),
         b.ceiling(Mode::Flow)
+    );
+    println!(
+        "perfect scaling ({} × one core): POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
+        b.cores,
+        b.perfect_scaling(Mode::Token),
+        b.perfect_scaling(Mode::Verify),
+        b.perfect_scaling(Mode::Flow)
     );
 }
 
@@ -297,16 +289,8 @@ pub fn print_run(s: &LoadSummary) {
         );
     }
     if let Some(b) = &s.bound {
-        if let Some(c) = all_cores_ceiling(&b.ops, &s.mode) {
-            println!(
-                "  {}: {:.1}/s of {c:.0}/s, the bound from the all-cores rates = {:.0} %",
-                s.mode,
-                s.throughput,
-                s.throughput / c * 100.0
-            );
-        }
         print!(
-            "  {}: {:.1}/s of a crypto bound of {:.0}/s = {:.0} %",
+            "  {}: {:.1}/s of a ceiling of {:.0}/s = {:.0} %",
             s.mode,
             s.throughput,
             b.ceiling,
@@ -319,6 +303,13 @@ pub fn print_run(s: &LoadSummary) {
             ),
             _ => println!(),
         }
+        println!(
+            "  {}: {:.1}/s of the perfect-scaling bound of {:.0}/s = {:.0} %",
+            s.mode,
+            s.throughput,
+            b.perfect_scaling,
+            b.perfect_scaling_ratio * 100.0
+        );
     }
     for e in &s.error_samples {
         println!("  error: {e}");
@@ -368,7 +359,7 @@ pub fn markdown(path: &Path) -> Result<String, String> {
         .collect();
     let mut out = String::new();
     if !loads.is_empty() {
-        out.push_str("| profile | mode | load | throughput /s | crypto bound /s | ratio | ratio, loadgen's CPU excluded | all-cores bound /s | ratio to it | crypto share of server CPU | p50 ms | p90 ms | p99 ms | max ms | errors | cores busy: AS / RS / loadgen / other |\n");
+        out.push_str("| profile | mode | load | throughput /s | ceiling /s | ratio | ratio, loadgen's CPU excluded | perfect-scaling bound /s | ratio to it | crypto share of server CPU | p50 ms | p90 ms | p99 ms | max ms | errors | cores busy: AS / RS / loadgen / other |\n");
         out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
         for s in &loads {
             let main = s
@@ -387,13 +378,12 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                 ),
                 None => ("-".into(), "-".into(), "-".into(), "-".into()),
             };
-            let all = s
-                .bound
-                .as_ref()
-                .and_then(|b| all_cores_ceiling(&b.ops, &s.mode));
-            let (all_bound, all_ratio) = match all {
-                Some(c) => (format!("{c:.0}"), pct(s.throughput / c)),
-                None => ("-".into(), "-".into()),
+            let (perfect, perfect_ratio) = match &s.bound {
+                Some(b) if b.perfect_scaling > 0.0 => (
+                    format!("{:.0}", b.perfect_scaling),
+                    pct(b.perfect_scaling_ratio),
+                ),
+                _ => ("-".into(), "-".into()),
             };
             let _ = writeln!(
                 out,
@@ -406,8 +396,8 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                 bound,
                 ratio,
                 ratio_adj,
-                all_bound,
-                all_ratio,
+                perfect,
+                perfect_ratio,
                 share,
                 p50,
                 p90,
