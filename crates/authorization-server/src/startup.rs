@@ -162,6 +162,7 @@ impl Application {
             pairwise_salt,
             http,
             crypto: CryptoRunner::new(settings.server.crypto, workers),
+            documents: Default::default(),
             settings,
         });
         if state.playground && state.settings.mode == Mode::Production {

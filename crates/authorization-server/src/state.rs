@@ -28,6 +28,15 @@ pub struct AppState {
     /// Signing and encryption: inline, or on the blocking pool one job per worker
     /// (`server.crypto`).
     pub crypto: CryptoRunner,
+    /// The discovery document and the JWKS, serialised on first use: both depend only on the
+    /// configuration and the signing keys, which do not change while the server runs.
+    pub documents: Documents,
+}
+
+#[derive(Default)]
+pub struct Documents {
+    pub discovery: std::sync::OnceLock<actix_web::web::Bytes>,
+    pub jwks: std::sync::OnceLock<actix_web::web::Bytes>,
 }
 
 impl AppState {

@@ -1,7 +1,9 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414) and the JWKS. The document
 //! describes exactly what this server does, so an off-the-shelf client works from it alone.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::{ContentType, CACHE_CONTROL};
+use actix_web::web::{self, Bytes};
+use actix_web::HttpResponse;
 use serde_json::json;
 
 use crate::clients::CLIENT_JWS_ALGS;
@@ -9,13 +11,36 @@ use crate::protocol::scope::{API_SCOPES, OPENID};
 use crate::state::AppState;
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    let doc = state
+        .documents
+        .discovery
+        .get_or_init(|| Bytes::from(discovery_document(&state).to_string()));
+    cached_json(doc)
+}
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    let doc = state
+        .documents
+        .jwks
+        .get_or_init(|| Bytes::from(state.signing.jwks().to_string()));
+    cached_json(doc)
+}
+
+fn cached_json(doc: &Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        .content_type(ContentType::json())
+        .body(doc.clone())
+}
+
+fn discovery_document(state: &AppState) -> serde_json::Value {
     let mut scopes: Vec<&str> = vec![OPENID];
     scopes.extend(API_SCOPES);
     let client_algs: Vec<&str> = CLIENT_JWS_ALGS.iter().map(|a| a.name()).collect();
     let mut id_token_algs: Vec<&str> = state.signing.all().iter().map(|k| k.alg().name()).collect();
     id_token_algs.sort();
     id_token_algs.dedup();
-    let doc = json!({
+    json!({
         "issuer": state.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
         "token_endpoint": state.token_endpoint(),
@@ -37,14 +62,5 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "request_object_signing_alg_values_supported": client_algs,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-    });
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(doc)
-}
-
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(state.signing.jwks())
+    })
 }

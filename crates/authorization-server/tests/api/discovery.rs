@@ -37,6 +37,23 @@ async fn discovery_describes_exactly_what_the_server_does() {
 }
 
 #[tokio::test]
+async fn the_documents_built_once_are_served_as_json_every_time() {
+    let app = spawn().await;
+    for path in ["/.well-known/openid-configuration", "/jwks"] {
+        let mut bodies = Vec::new();
+        for _ in 0..2 {
+            let res = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.headers()["content-type"], "application/json", "{path}");
+            assert_eq!(res.headers()["cache-control"], "public, max-age=300");
+            bodies.push(res.bytes().await.unwrap());
+        }
+        assert_eq!(bodies[0], bodies[1], "{path}");
+        assert!(serde_json::from_slice::<serde_json::Value>(&bodies[0]).is_ok());
+    }
+}
+
+#[tokio::test]
 async fn the_jwks_publishes_public_keys_with_kids_only() {
     let app = spawn().await;
     let jwks: serde_json::Value = app.get_json("/jwks").await;
