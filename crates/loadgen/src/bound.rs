@@ -11,7 +11,7 @@
 //! at once, each the best of three short trials interleaved across the operations (so a passing
 //! disturbance cannot lower a rate). The **ceiling** comes from the all-cores rates: what the
 //! cryptography alone gets out of this machine when every core is busy, which is the condition
-//! the servers run in at full load. On the 2-vCPU VMs here that is 2–7 % below cores × the
+//! the servers run in at full load. On the 2-vCPU VMs here that is 1–7 % below cores × the
 //! one-core rate (a lone busy core runs faster), so the **perfect-scaling bound**, cores × the
 //! one-core rate, is reported beside it as a stricter reference that no workload reaches here
 //! (decision 0008).

@@ -31,13 +31,16 @@ options:
   --rate R             open loop: start R flows/requests per second; latency is counted
                        from the scheduled start (no coordinated omission)   [closed loop]
   --threads N          loadgen's own runtime threads          [1]
-  --pool-max N         cap of pre-minted codes/tokens/assertions            [150000]
+  --pool-max N         cap of pre-minted codes/tokens/assertions            [250000]
   --mint-seconds S     time budget for minting tokens (verify mode)         [25]
   --as-pid PID         account the authorization server's CPU time
   --rs-pid PID         account the resource server's CPU time
   --label TEXT         profile name for the summary                 [default]
   --summary FILE       append a JSON line with the results to FILE
   --no-bound           skip the crypto measurement (no ratios)
+
+On a machine it shares with the servers, run the load as `chrt --batch 0 loadgen …` (bench.sh
+does): an ordinary loadgen preempts the server that answered it on every response.
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +100,7 @@ impl Default for LoadOptions {
             concurrency: 32,
             rate: None,
             threads: 1,
-            pool_max: 150_000,
+            pool_max: 250_000,
             mint_budget: Duration::from_secs(25),
             as_pid: None,
             rs_pid: None,
