@@ -32,6 +32,8 @@ case $CRYPTO in
     *) echo "bench.sh: CRYPTO must be inline or pool" >&2; exit 1 ;;
 esac
 
+chrt --batch 0 true 2>/dev/null || { echo "bench.sh: chrt --batch (util-linux) does not work here" >&2; exit 1; }
+
 port_free() { ! ss -ltn "sport = :$1" | grep -q LISTEN; }
 free_port() { # FIRST [EXCEPT]
     local p
@@ -109,10 +111,9 @@ hwm_mib() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 loadgen() { "$BIN/loadgen" "$@"; }
 # The load runs as SCHED_BATCH: a batch task does not preempt the running one when it wakes, so
 # loadgen, woken by every response, no longer interrupts a server in the middle of its crypto and
-# handles several responses per wake-up (3-6 % more flows, half of loadgen's CPU; see
-# docs/performance.md). The servers keep the default policy, as operators run them.
+# handles several responses per wake-up (2-6 % more flows, a third less loadgen CPU; decision
+# 0008). The servers keep the default policy, as operators run them.
 load() { chrt --batch 0 "$BIN/loadgen" "$@"; }
-command -v chrt >/dev/null || { echo "bench.sh: chrt (util-linux) is missing" >&2; exit 1; }
 
 for profile in $PROFILES; do
     case $profile in

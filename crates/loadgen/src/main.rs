@@ -89,13 +89,13 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
         rp.issuer,
         o.rs_url
     );
-    if policy == "SCHED_OTHER" {
-        // Measured: as SCHED_OTHER, every response loadgen is woken for preempts the server that
+    if policy == "SCHED_OTHER" && o.mode.is_some() {
+        // Measured: as SCHED_OTHER, a response that wakes loadgen can preempt the server that
         // sent it (a context switch in the middle of its crypto), and loadgen wakes once per
         // response; as SCHED_BATCH it waits for the end of the slice or an idle core and then
-        // handles several responses per wake-up. That is 3-6 % of the flow on 2 cores.
+        // handles several responses per wake-up: 2-6 % more flows on 2 cores (decision 0008).
         println!(
-            "note: loadgen preempts the servers it measures on every response; \
+            "note: loadgen can preempt the servers it measures on every response; \
              `chrt --batch 0 loadgen …` avoids it (bench.sh does)"
         );
     }
@@ -185,6 +185,19 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
         cores,
     };
     let outcome = load::run(rp, Arc::new(pools), &plan).await;
+    // The ceiling brackets the load in time: measured again now that the servers are idle, each
+    // rate the better of the two, so a slow moment of the machine during either measurement
+    // cannot lower the ceiling and flatter the ratio.
+    let bound = match bound {
+        Some(before) => {
+            let after = bound::measure(before.profile.clone(), cores)?;
+            let b = before.best_of(after);
+            println!("crypto measured again after the load; each rate is the better of the two:");
+            report::print_bound(&b);
+            Some(b)
+        }
+        None => None,
+    };
     let summary = report::summarize(
         &report::RunInfo {
             label: &o.label,

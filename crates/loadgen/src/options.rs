@@ -40,7 +40,7 @@ options:
   --no-bound           skip the crypto measurement (no ratios)
 
 On a machine it shares with the servers, run the load as `chrt --batch 0 loadgen …` (bench.sh
-does): an ordinary loadgen preempts the server that answered it on every response.
+does): an ordinary loadgen can preempt the server that answered it on every response.
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -86,6 +86,7 @@ pub fn sched_policy() -> Option<&'static str> {
         3 => "SCHED_BATCH",
         5 => "SCHED_IDLE",
         6 => "SCHED_DEADLINE",
+        7 => "SCHED_EXT",
         _ => "unknown",
     })
 }

@@ -206,20 +206,26 @@ pub fn print_bound(b: &Bound) {
             op.all_cores
         );
     }
-    println!(
-        "ceiling on {} cores, every core busy: POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
-        b.cores,
-        b.ceiling(Mode::Token),
-        b.ceiling(Mode::Verify),
-        b.ceiling(Mode::Flow)
-    );
-    println!(
-        "perfect scaling ({} × one core): POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
-        b.cores,
-        b.perfect_scaling(Mode::Token),
-        b.perfect_scaling(Mode::Verify),
-        b.perfect_scaling(Mode::Flow)
-    );
+    let n = b.cores;
+    type PerSecond = fn(&Bound, Mode) -> f64;
+    let references: [(String, PerSecond); 2] = [
+        (
+            format!("ceiling on {n} cores, every core busy"),
+            Bound::ceiling,
+        ),
+        (
+            format!("perfect scaling ({n} × one core)"),
+            Bound::perfect_scaling,
+        ),
+    ];
+    for (label, per_second) in references {
+        println!(
+            "{label}: POST /token {:.0}/s, POST /verify {:.0}/s, flow {:.0}/s",
+            per_second(b, Mode::Token),
+            per_second(b, Mode::Verify),
+            per_second(b, Mode::Flow)
+        );
+    }
 }
 
 fn other_cpu(c: &CpuUse) -> Option<f64> {
@@ -370,6 +376,11 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                 (e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms)
             });
             let (bound, ratio, ratio_adj, share) = match &s.bound {
+                // A line written before session 3 has no perfect-scaling field: its `ceiling`
+                // and ratios were cores × one core, shown in those columns below instead.
+                Some(b) if b.perfect_scaling == 0.0 => {
+                    ("-".into(), "-".into(), "-".into(), "-".into())
+                }
                 Some(b) => (
                     format!("{:.0}", b.ceiling),
                     pct(b.ratio),
@@ -383,7 +394,8 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                     format!("{:.0}", b.perfect_scaling),
                     pct(b.perfect_scaling_ratio),
                 ),
-                _ => ("-".into(), "-".into()),
+                Some(b) => (format!("{:.0}", b.ceiling), pct(b.ratio)),
+                None => ("-".into(), "-".into()),
             };
             let _ = writeln!(
                 out,
@@ -477,5 +489,46 @@ fn mode_of(name: &str) -> Mode {
         "token" => Mode::Token,
         "verify" => Mode::Verify,
         _ => Mode::Flow,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(bound: &str) -> String {
+        format!(
+            r#"{{"kind":"load","label":"default","mode":"flow","load":"closed loop, 32 in flight","window_s":6.0,"exhausted":false,"throughput":800.0,"endpoints":[],"errors":0,"error_samples":[],"cpu":{{"auth_server":null,"resource_server":null,"loadgen":null,"machine":null}},"as_cpu_us_per_unit":null,"rs_cpu_us_per_unit":null,"signed_during_run":0,"bound":{bound}}}"#
+        )
+    }
+
+    fn table_row(bound: &str) -> Vec<String> {
+        let path = std::env::temp_dir().join(format!("loadgen-report-{}", nv_token::random_uuid()));
+        std::fs::write(&path, line(bound)).unwrap();
+        let md = markdown(&path);
+        std::fs::remove_file(&path).ok();
+        let row = md.unwrap().lines().nth(2).unwrap().to_owned();
+        row.split('|').map(|c| c.trim().to_owned()).collect()
+    }
+
+    #[test]
+    fn each_ratio_lands_in_its_column() {
+        let row = table_row(
+            r#"{"profile":"p","cores":2,"ops":[],"ceiling":1000.0,"ceiling_without_loadgen":950.0,"ratio":0.8,"ratio_without_loadgen":0.84,"perfect_scaling":1100.0,"perfect_scaling_ratio":0.73,"server_crypto_share":0.9,"crypto_us_per_unit":2000.0}"#,
+        );
+        // | profile | mode | load | throughput | ceiling | ratio | adjusted | perfect | its ratio | share
+        assert_eq!(
+            row[4..=10],
+            ["800", "1000", "80 %", "84 %", "1100", "73 %", "90 %"]
+        );
+    }
+
+    #[test]
+    fn a_summary_from_before_the_ceiling_shows_its_bound_as_perfect_scaling() {
+        // Session 2's lines: `ceiling` was cores × one core and there was no perfect_scaling.
+        let row = table_row(
+            r#"{"profile":"p","cores":2,"ops":[],"ceiling":1000.0,"ceiling_without_loadgen":950.0,"ratio":0.8,"ratio_without_loadgen":0.84,"server_crypto_share":0.9,"crypto_us_per_unit":2000.0}"#,
+        );
+        assert_eq!(row[4..=10], ["800", "-", "-", "-", "1000", "80 %", "-"]);
     }
 }
