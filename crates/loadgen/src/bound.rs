@@ -144,40 +144,26 @@ pub struct Op {
 pub struct Bound {
     pub profile: Profile,
     pub cores: usize,
+    /// In `measure`'s order: ID-token sign, access-token verify, encrypt, decrypt,
+    /// client-assertion verify, seal, open.
     pub ops: Vec<Op>,
-    /// Core-seconds of crypto per request, from the one-core rates (the other cores idle).
-    pub token_cost: f64,
-    pub verify_cost: f64,
-    /// Core-seconds of crypto per request with every core busy (cores / the all-cores rate).
-    pub token_cost_loaded: f64,
-    pub verify_cost_loaded: f64,
 }
 
 impl Bound {
-    /// The costs from the seven measured operations, in `measure`'s order: ID-token sign,
-    /// access-token verify, encrypt, decrypt, client-assertion verify, seal, open.
-    fn from_ops(profile: Profile, cores: usize, ops: Vec<Op>) -> Self {
-        let (sign, assertion_verify, sealing, opening) = (&ops[0], &ops[4], &ops[5], &ops[6]);
-        let token_cost =
-            1.0 / assertion_verify.per_core + 1.0 / sealing.per_core + 1.0 / sign.per_core;
-        let verify_cost = 1.0 / opening.per_core;
-        let n = cores as f64;
-        let token_cost_loaded =
-            n / assertion_verify.all_cores + n / sealing.all_cores + n / sign.all_cores;
-        let verify_cost_loaded = n / opening.all_cores;
-        Bound {
-            profile,
-            cores,
-            ops,
-            token_cost,
-            verify_cost,
-            token_cost_loaded,
-            verify_cost_loaded,
+    /// Core-seconds of crypto per unit of `mode`, each operation costing `seconds(op)`:
+    /// `/token` = client-assertion verify + seal + ID-token sign, `/verify` = open.
+    fn cost_with(&self, mode: Mode, seconds: impl Fn(&Op) -> f64) -> f64 {
+        let token = || seconds(&self.ops[4]) + seconds(&self.ops[5]) + seconds(&self.ops[0]);
+        let verify = || seconds(&self.ops[6]);
+        match mode {
+            Mode::Flow => token() + verify(),
+            Mode::Token => token(),
+            Mode::Verify => verify(),
         }
     }
 
-    /// Each rate the better of two measurements (before and after a load), the costs recomputed:
-    /// a slow moment during either cannot lower the ceiling and so flatter the ratio.
+    /// Each rate the better of two measurements (before and after a load), so that
+    /// a slow moment during either cannot lower the ceiling and flatter the ratio.
     pub fn best_of(self, other: Bound) -> Bound {
         let ops = self
             .ops
@@ -189,26 +175,19 @@ impl Bound {
                 all_cores: a.all_cores.max(b.all_cores),
             })
             .collect();
-        Bound::from_ops(self.profile, self.cores, ops)
+        Bound { ops, ..self }
     }
 
     /// Core-seconds of crypto per unit of `mode` (one request, or one flow), one-core rates.
     pub fn cost(&self, mode: Mode) -> f64 {
-        match mode {
-            Mode::Flow => self.token_cost + self.verify_cost,
-            Mode::Token => self.token_cost,
-            Mode::Verify => self.verify_cost,
-        }
+        self.cost_with(mode, |op| 1.0 / op.per_core)
     }
 
-    /// Core-seconds of crypto per unit of `mode` when every core is busy: what a unit really
-    /// costs the servers at full load.
+    /// Core-seconds of crypto per unit of `mode` when every core is busy (cores / the all-cores
+    /// rate): what a unit really costs the servers at full load.
     pub fn loaded_cost(&self, mode: Mode) -> f64 {
-        match mode {
-            Mode::Flow => self.token_cost_loaded + self.verify_cost_loaded,
-            Mode::Token => self.token_cost_loaded,
-            Mode::Verify => self.verify_cost_loaded,
-        }
+        let n = self.cores as f64;
+        self.cost_with(mode, |op| n / op.all_cores)
     }
 
     /// The ceiling: requests (or flows) per second the crypto allows with every core busy with
@@ -454,7 +433,11 @@ pub fn measure(profile: Profile, cores: usize) -> Result<Bound, String> {
             all_cores,
         })
         .collect();
-    Ok(Bound::from_ops(profile, cores, ops))
+    Ok(Bound {
+        profile,
+        cores,
+        ops,
+    })
 }
 
 pub fn cores() -> usize {
@@ -498,7 +481,11 @@ mod tests {
             client: "RS256".into(),
             client_bits: Some(2048),
         };
-        Bound::from_ops(profile, 2, ops)
+        Bound {
+            profile,
+            cores: 2,
+            ops,
+        }
     }
 
     #[test]
