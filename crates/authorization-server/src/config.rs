@@ -77,8 +77,9 @@ pub struct ServerSettings {
     pub issuer: Option<String>,
     /// HTTP workers; 0 = one per core.
     pub workers: usize,
-    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed. Empty = none.
-    pub trusted_proxies: Vec<IpNet>,
+    /// Proxies whose forwarding header is believed, each with the one header it writes. Empty =
+    /// none: the TCP peer is the device.
+    pub trusted_proxies: Vec<TrustedProxy>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Where signing and encryption run: `inline` (on the HTTP worker, the default) or `pool` (a
@@ -195,6 +196,82 @@ pub struct NetworkSettings {
     /// Static IP table: which subscriber holds which address.
     #[serde(rename = "static")]
     pub static_table: Vec<StaticEntry>,
+}
+
+/// A load balancer or reverse proxy in front of the server, and the one forwarding header it
+/// writes. Only that header is read from it; the other one, which a device can send through
+/// most proxies untouched, is never read (RFC 7239 §8.1, CWE-348).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxy {
+    /// The proxy's address or prefix (`10.0.0.2`, `10.0.0.0/24`).
+    pub network: IpNet,
+    pub header: ForwardingHeader,
+}
+
+/// Which header a trusted proxy writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardingHeader {
+    /// `Forwarded: for="ip:port"` (RFC 7239); can carry the source port that CGNAT needs.
+    Forwarded,
+    /// `X-Forwarded-For: ip[, ip…]`, appended to (nginx `$proxy_add_x_forwarded_for`, cloud load
+    /// balancers, Envoy).
+    XForwardedFor,
+}
+
+impl ForwardingHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardingHeader::Forwarded => "forwarded",
+            ForwardingHeader::XForwardedFor => "x-forwarded-for",
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            ForwardingHeader::Forwarded => ForwardingHeader::XForwardedFor,
+            ForwardingHeader::XForwardedFor => ForwardingHeader::Forwarded,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            #[serde(deserialize_with = "ip_or_net")]
+            network: IpNet,
+            header: ForwardingHeader,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TrustedProxy;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a table { network = "10.0.0.0/24", header = "x-forwarded-for" }"#)
+            }
+            // The old form, a bare prefix, does not say which header the proxy writes: guessing
+            // is what let a device choose its own identity.
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TrustedProxy, E> {
+                Err(E::custom(format!(
+                    "trusted proxy `{v}` must say which header it writes: \
+                     {{ network = \"{v}\", header = \"x-forwarded-for\" }} or \
+                     header = \"forwarded\" (the other header is then never read)"
+                )))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TrustedProxy, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(TrustedProxy {
+                    network: t.network,
+                    header: t.header,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// One row of the static IP table.
@@ -420,6 +497,22 @@ impl Settings {
                 "set access_token.encryption_key_file or access_token.encryption_jwks_uri (the resource server's key)".into(),
             ));
         }
+        let proxies = &self.server.trusted_proxies;
+        for (i, a) in proxies.iter().enumerate() {
+            for b in &proxies[i + 1..] {
+                let overlap = a.network.contains(&b.network) || b.network.contains(&a.network);
+                if overlap && a.header != b.header {
+                    return Err(ConfigError(format!(
+                        "server.trusted_proxies: {} ({}) and {} ({}) overlap but name different \
+                         headers; a proxy writes one header",
+                        a.network,
+                        a.header.name(),
+                        b.network,
+                        b.header.name()
+                    )));
+                }
+            }
+        }
         for c in &self.clients {
             if c.redirect_uris.is_empty() {
                 return Err(ConfigError(format!(
@@ -520,6 +613,77 @@ mod tests {
             "10.0.0.0/8"
         );
         assert!(parse_ip_or_net("nope").is_err());
+    }
+
+    fn server_from(figment: Figment) -> Result<ServerSettings, String> {
+        figment
+            .extract::<ServerSettings>()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_header_it_writes() {
+        let s = server_from(Figment::from(Toml::string(
+            r#"trusted_proxies = [{ network = "10.0.0.2", header = "x-forwarded-for" },
+                                  { network = "10.1.0.0/16", header = "forwarded" }]"#,
+        )))
+        .unwrap();
+        assert_eq!(
+            s.trusted_proxies,
+            vec![
+                TrustedProxy {
+                    network: "10.0.0.2/32".parse().unwrap(),
+                    header: ForwardingHeader::XForwardedFor
+                },
+                TrustedProxy {
+                    network: "10.1.0.0/16".parse().unwrap(),
+                    header: ForwardingHeader::Forwarded
+                }
+            ]
+        );
+        // The environment form of the same list.
+        std::env::set_var(
+            "ASCONFIGTEST_TRUSTED_PROXIES",
+            r#"[{network="172.30.57.10/32",header="forwarded"}]"#,
+        );
+        let s = server_from(Figment::from(Env::prefixed("ASCONFIGTEST_"))).unwrap();
+        assert_eq!(s.trusted_proxies[0].header, ForwardingHeader::Forwarded);
+    }
+
+    #[test]
+    fn a_trusted_proxy_without_its_header_is_a_clear_error() {
+        let err = server_from(Figment::from(Toml::string(
+            r#"trusted_proxies = ["10.0.0.0/8"]"#,
+        )))
+        .unwrap_err();
+        assert!(err.contains("must say which header it writes"), "{err}");
+        for bad in [
+            r#"trusted_proxies = [{ network = "10.0.0.0/8" }]"#,
+            r#"trusted_proxies = [{ network = "10.0.0.0/8", header = "x-real-ip" }]"#,
+            r#"trusted_proxies = [{ network = "nope", header = "forwarded" }]"#,
+        ] {
+            assert!(
+                server_from(Figment::from(Toml::string(bad))).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn overlapping_proxies_with_different_headers_are_refused() {
+        let mut s = Settings::default();
+        let proxy = |net: &str, header| TrustedProxy {
+            network: net.parse().unwrap(),
+            header,
+        };
+        s.server.trusted_proxies = vec![
+            proxy("10.0.0.0/8", ForwardingHeader::Forwarded),
+            proxy("10.1.2.3/32", ForwardingHeader::XForwardedFor),
+        ];
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("overlap"), "{err}");
+        s.server.trusted_proxies[1].header = ForwardingHeader::Forwarded;
+        assert!(s.validate().is_ok());
     }
 
     #[test]

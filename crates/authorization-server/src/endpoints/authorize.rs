@@ -18,7 +18,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::read_form;
-use crate::network::client_address;
+use crate::network::{client_address, ForwardingError};
 use crate::protocol::request_object::{self, RequestObjectError};
 use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
 use crate::state::{keys, AppState};
@@ -305,11 +305,25 @@ async fn authorize(
     // 3. Who is it?
     let now = state.now();
     let (phone_number, amr) = match identify(req, state, hint.as_ref(), now).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            let description = "the subscriber could not be identified from the mobile network: \
-                               the request did not come from a mobile data connection known to this operator"
-                .to_owned();
+        Ok(found) => found,
+        Err(Unidentified::Store(e)) => {
+            tracing::error!(error.cause = %e, "identity lookup failed");
+            return Err(fail(
+                "temporarily_unavailable",
+                "the network identity service is unavailable; retry shortly".into(),
+            ));
+        }
+        Err(why) => {
+            let description = match why {
+                Unidentified::Forwarding(e) => {
+                    // A proxy misconfiguration or a tampered request: worth an operator's look.
+                    tracing::warn!(error.cause = %e, "forwarding headers refused");
+                    format!("the subscriber could not be identified from the mobile network: {e}")
+                }
+                _ => "the subscriber could not be identified from the mobile network: the request \
+                      did not come from a mobile data connection known to this operator"
+                    .to_owned(),
+            };
             // OIDC Core §3.1.2.6 when the request itself says prompt=none; ICM Appendix A otherwise.
             let error = if prompt_none {
                 "login_required"
@@ -317,13 +331,6 @@ async fn authorize(
                 "access_denied"
             };
             return Err(fail(error, description));
-        }
-        Err(e) => {
-            tracing::error!(error.cause = %e, "identity lookup failed");
-            return Err(fail(
-                "temporarily_unavailable",
-                "the network identity service is unavailable; retry shortly".into(),
-            ));
         }
     };
 
@@ -397,13 +404,28 @@ fn check_prompt(prompt: Option<&str>) -> Result<bool, (&'static str, &'static st
     Ok(values.contains(&"none"))
 }
 
+/// Why no subscriber was identified.
+enum Unidentified {
+    /// No identity source knows the device.
+    Unknown,
+    /// A trusted proxy's forwarding headers do not name a device.
+    Forwarding(ForwardingError),
+    Store(nv_store::StoreError),
+}
+
+impl From<nv_store::StoreError> for Unidentified {
+    fn from(e: nv_store::StoreError) -> Self {
+        Unidentified::Store(e)
+    }
+}
+
 /// The subscriber and how they were identified.
 async fn identify(
     req: &HttpRequest,
     state: &AppState,
     hint: Option<&LoginHint>,
     now: i64,
-) -> Result<Option<(PhoneNumber, Vec<String>)>, nv_store::StoreError> {
+) -> Result<(PhoneNumber, Vec<String>), Unidentified> {
     if state.playground {
         if let Some(LoginHint::Phone(n)) = hint {
             let known = n.is_test_number()
@@ -414,21 +436,19 @@ async fn identify(
                     .await?
                     .is_some();
             if known {
-                return Ok(Some((n.clone(), vec![Amr::PLAYGROUND.to_owned()])));
+                return Ok((n.clone(), vec![Amr::PLAYGROUND.to_owned()]));
             }
         }
     }
     // In network mode the hint never changes who the subscriber is: a `tel:` hint naming another
-    // number is ignored here, and /verify then answers false for it (DESIGN.md).
-    let Some(peer) = req.peer_addr() else {
-        return Ok(None);
-    };
-    let addr = client_address(peer, req.headers(), &state.settings.server.trusted_proxies);
-    Ok(state
-        .resolver
-        .resolve(&addr, now)
-        .await?
-        .map(|n| (n, vec![Amr::NETWORK.to_owned()])))
+    // number is ignored here, and /verify then answers false for it (docs/security.md, IP spoofing).
+    let peer = req.peer_addr().ok_or(Unidentified::Unknown)?;
+    let addr = client_address(peer, req.headers(), &state.settings.server.trusted_proxies)
+        .map_err(Unidentified::Forwarding)?;
+    match state.resolver.resolve(&addr, now).await? {
+        Some(n) => Ok((n, vec![Amr::NETWORK.to_owned()])),
+        None => Err(Unidentified::Unknown),
+    }
 }
 
 /// 256 random bits, base64url.

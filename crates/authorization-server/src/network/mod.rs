@@ -1,7 +1,8 @@
 //! Network identity: which subscriber sent this request?
 //!
 //! 1. [`client_address`] finds the device's address: the TCP peer, or — only when that peer is a
-//!    configured trusted proxy — the address the proxy reports in `Forwarded` / `X-Forwarded-For`.
+//!    configured trusted proxy — the address the proxy reports in the one header it is
+//!    configured to write (`Forwarded` or `X-Forwarded-For`).
 //! 2. An [`IdentityResolver`] maps the address (+ source port, behind CGNAT) to an MSISDN at an
 //!    instant. Backends: the static table from configuration ([`StaticTable`]); dynamic sessions
 //!    in the shared store (what the packet core reports) implement the same trait.
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use nv_store::StoreError;
 use nv_token::PhoneNumber;
 
-pub use address::client_address;
+pub use address::{client_address, ForwardingError};
 pub use sessions::SessionResolver;
 pub use static_table::StaticTable;
 

@@ -10,7 +10,7 @@ async fn admin_app(trusted: bool) -> TestApp {
     Builder {
         admin_token: Some(TOKEN),
         trusted_proxies: if trusted {
-            vec!["127.0.0.1/32"]
+            vec![("127.0.0.1/32", ForwardingHeader::Forwarded)]
         } else {
             vec![]
         },
@@ -69,7 +69,7 @@ async fn the_admin_api_needs_its_token_and_is_absent_without_one() {
 #[tokio::test]
 async fn a_session_added_by_the_admin_api_identifies_the_subscriber_until_removed_or_expired() {
     let app = admin_app(true).await;
-    let device = [("x-forwarded-for", "203.0.113.50")];
+    let device = [("forwarded", "for=203.0.113.50")];
     let error_of =
         |resp: &reqwest::Response| param(&location_params(resp), "error").map(str::to_owned);
     assert_eq!(

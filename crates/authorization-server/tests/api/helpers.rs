@@ -1,6 +1,9 @@
 use std::sync::Arc;
 
-use authorization_server::config::{AuthMethod, ClientSettings, Mode, Secret, StaticEntry};
+pub use authorization_server::config::ForwardingHeader;
+use authorization_server::config::{
+    AuthMethod, ClientSettings, Mode, Secret, StaticEntry, TrustedProxy,
+};
 use authorization_server::{Application, Dependencies, Settings};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -34,7 +37,8 @@ pub struct TestApp {
 
 #[derive(Default)]
 pub struct Builder {
-    pub trusted_proxies: Vec<&'static str>,
+    /// Trusted proxies and the header each writes.
+    pub trusted_proxies: Vec<(&'static str, ForwardingHeader)>,
     pub no_loopback: bool,
     pub playground: bool,
     pub mode_production: bool,
@@ -96,7 +100,10 @@ impl Builder {
         s.server.trusted_proxies = self
             .trusted_proxies
             .iter()
-            .map(|p| p.parse().unwrap())
+            .map(|(net, header)| TrustedProxy {
+                network: net.parse().unwrap(),
+                header: *header,
+            })
             .collect();
         s.keys.dir = keys_dir.to_path_buf();
         if self.extra_signing {

@@ -35,14 +35,17 @@ async fn a_spoofed_forwarded_header_from_an_untrusted_peer_is_ignored() {
     assert_eq!(n.as_deref(), Ok(LOOPBACK_NUMBER));
 }
 
-#[tokio::test]
-async fn a_trusted_proxy_is_believed_about_the_device_address() {
-    let app = Builder {
-        trusted_proxies: vec!["127.0.0.1/32"],
+fn behind(header: ForwardingHeader) -> Builder {
+    Builder {
+        trusted_proxies: vec![("127.0.0.1/32", header)],
+        no_loopback: true,
         ..Default::default()
     }
-    .spawn()
-    .await;
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_believed_about_the_device_address() {
+    let app = behind(ForwardingHeader::XForwardedFor).spawn().await;
     let n = number_for(&app, &[], &[("x-forwarded-for", "198.51.100.7")]).await;
     assert_eq!(n.as_deref(), Ok("+99011110004"));
     // A device cannot smuggle a hop in front of what the proxy appended.
@@ -55,43 +58,96 @@ async fn a_trusted_proxy_is_believed_about_the_device_address() {
     assert_eq!(n.as_deref(), Ok("+99011110004"));
 }
 
+/// The bypass found in review: behind a proxy that appends `X-Forwarded-For` and passes other
+/// headers through, a device added `Forwarded: for=<victim>` and got the victim's number.
 #[tokio::test]
-async fn cgnat_port_ranges_and_ipv6_prefixes_identify_different_subscribers() {
-    let app = Builder {
-        trusted_proxies: vec!["127.0.0.1/32"],
-        no_loopback: true,
-        ..Default::default()
+async fn a_device_behind_an_x_forwarded_for_proxy_cannot_claim_an_address_with_forwarded() {
+    let app = behind(ForwardingHeader::XForwardedFor).spawn().await;
+    let alone = number_for(&app, &[], &[("x-forwarded-for", "203.0.113.5")]).await;
+    assert_eq!(alone, Err("login_required".into()), "an unknown device");
+    for spoof in [
+        "for=100.64.0.1",
+        "for=\"100.64.0.1:1500\"",
+        "for=\"[::ffff:100.64.0.1]:1500\"",
+        "for=\"[2001:db8:ab::9]:4711\"",
+    ] {
+        let resp = app
+            .authorize_with(
+                &app.std_params(&[]),
+                &[("x-forwarded-for", "203.0.113.5"), ("forwarded", spoof)],
+            )
+            .await;
+        let pairs = location_params(&resp);
+        assert_eq!(param(&pairs, "code"), None, "{spoof}");
+        assert_eq!(param(&pairs, "error"), Some("login_required"), "{spoof}");
+        assert!(
+            param(&pairs, "error_description")
+                .unwrap()
+                .contains("configured to write only x-forwarded-for"),
+            "{pairs:?}"
+        );
     }
-    .spawn()
-    .await;
-    let fwd = |v: &'static str| vec![("forwarded", v)];
+    // The header it does not write, alone, names nobody either.
     assert_eq!(
-        number_for(&app, &[], &fwd("for=\"100.64.0.1:1500\""))
-            .await
-            .as_deref(),
-        Ok("+99011110001")
+        number_for(&app, &[], &[("forwarded", "for=100.64.0.1")]).await,
+        Err("login_required".into())
     );
+}
+
+#[tokio::test]
+async fn a_device_behind_a_forwarded_proxy_cannot_claim_an_address_with_x_forwarded_for() {
+    let app = behind(ForwardingHeader::Forwarded).spawn().await;
+    let fwd = "for=\"203.0.113.5:1000\"";
     assert_eq!(
-        number_for(&app, &[], &fwd("for=\"100.64.0.1:3000\""))
-            .await
-            .as_deref(),
-        Ok("+99011110002")
-    );
-    assert_eq!(
-        number_for(&app, &[], &fwd("for=\"[2001:db8:ab::9]:4711\""))
-            .await
-            .as_deref(),
-        Ok("+99011110003")
-    );
-    // Same public address, a port outside every block, and no port at all: nobody.
-    assert_eq!(
-        number_for(&app, &[], &fwd("for=\"100.64.0.1:9000\"")).await,
+        number_for(&app, &[], &[("forwarded", fwd)]).await,
         Err("login_required".into())
     );
     assert_eq!(
-        number_for(&app, &[], &fwd("for=100.64.0.1")).await,
+        number_for(
+            &app,
+            &[],
+            &[("forwarded", fwd), ("x-forwarded-for", "198.51.100.7")]
+        )
+        .await,
         Err("login_required".into())
     );
+    assert_eq!(
+        number_for(&app, &[], &[("x-forwarded-for", "198.51.100.7")]).await,
+        Err("login_required".into())
+    );
+    // What the proxy wrote is believed, including repeated lines and chains.
+    assert_eq!(
+        number_for(&app, &[], &[("forwarded", "for=198.51.100.7")])
+            .await
+            .as_deref(),
+        Ok("+99011110004")
+    );
+    assert_eq!(
+        number_for(
+            &app,
+            &[],
+            &[
+                ("forwarded", "for=\"100.64.0.1:1500\""),
+                ("forwarded", "for=198.51.100.7")
+            ]
+        )
+        .await
+        .as_deref(),
+        Ok("+99011110004")
+    );
+    // Obfuscated or broken where the device should be: refused, never the proxy's address.
+    for v in [
+        "for=unknown",
+        "for=_hidden",
+        "for=\"100.64.0.1",
+        "for=2001:db8::1",
+    ] {
+        assert_eq!(
+            number_for(&app, &[], &[("forwarded", v)]).await,
+            Err("login_required".into()),
+            "{v}"
+        );
+    }
 }
 
 #[tokio::test]
