@@ -7,7 +7,11 @@
 //! - [`Store::put_if_absent`]: set-if-absent with a TTL (replay caches, single-use marks);
 //! - [`Store::take`]: read-and-delete in one step (authorization codes: two racing redemptions
 //!   cannot both see the code);
-//! - plain `put` / `get` / `delete` and a prefix scan for the admin API.
+//! - plain `put` / `get` / `delete` and a prefix scan for the admin API;
+//! - maps with a TTL per field ([`Store::map_put`], [`Store::map_remove`], [`Store::map_get`]):
+//!   each update changes one field in one atomic step, so concurrent writers of different fields
+//!   of one key (the leases of one address) never lose each other's updates, as a
+//!   read-modify-write of a whole value would (CWE-362).
 //!
 //! Keys are plain strings; each backend adds its own deployment prefix. Every value expires.
 //! Time is injected through [`Clock`], so expiry is tested by moving a [`FakeClock`].
@@ -30,6 +34,9 @@ use async_trait::async_trait;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisOptions, RedisStore, RECONNECT_MAX_DELAY};
+
+/// The live `(field, value)` pairs of one map, in field order.
+pub type MapEntries = Vec<(String, Vec<u8>)>;
 
 /// A store operation failed. Callers map this to `temporarily_unavailable` / 503, never to success.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,6 +70,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every live `(key, value)` whose key starts with `prefix` (admin listings; not a hot path).
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Set `field` of the map at `key` to `value` for `ttl`, replacing only that field, in one
+    /// atomic step. The map lives as long as its longest-lived field; expired fields are gone.
+    async fn map_put(
+        &self,
+        key: &str,
+        field: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Remove one field of the map at `key`. `true` if a live field was removed.
+    async fn map_remove(&self, key: &str, field: &str) -> Result<bool, StoreError>;
+
+    /// Every live `(field, value)` of the map at `key`, in field order (empty when absent).
+    async fn map_get(&self, key: &str) -> Result<MapEntries, StoreError>;
+
+    /// Every live map whose key starts with `prefix`, with its live fields (admin listings; not
+    /// a hot path).
+    async fn map_scan_prefix(&self, prefix: &str) -> Result<Vec<(String, MapEntries)>, StoreError>;
 
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

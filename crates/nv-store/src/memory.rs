@@ -1,11 +1,11 @@
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Clock, Store, StoreError, SystemClock};
+use crate::{Clock, MapEntries, Store, StoreError, SystemClock};
 
 /// The embedded store for a single process. Expiry follows the injected [`Clock`]; expired
 /// entries are dropped when touched, and each write also removes a few of the earliest-expiring
@@ -19,9 +19,19 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, (Vec<u8>, i64)>,
-    /// `(expiry, key)` of every write, earliest first; stale items (key rewritten or removed)
+    /// Maps: field → (value, expiry); a map whose fields all expired is removed when touched or
+    /// evicted.
+    maps: HashMap<String, BTreeMap<String, (Vec<u8>, i64)>>,
+    /// `(expiry, slot)` of every write, earliest first; stale items (key rewritten or removed)
     /// are skipped when popped.
-    expiries: BinaryHeap<Reverse<(i64, String)>>,
+    expiries: BinaryHeap<Reverse<(i64, Slot)>>,
+}
+
+/// What an expiry of the heap belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Entry(String),
+    Map(String),
 }
 
 /// Expired entries removed per write: more than one, so the heap drains faster than it fills.
@@ -61,18 +71,35 @@ impl Inner {
         self.entries.get(key)
     }
 
-    fn wrote(&mut self, key: &str, exp: i64, now: i64) {
-        self.expiries.push(Reverse((exp, key.to_owned())));
+    /// The live fields of the map at `key` (expired fields dropped; an empty map removed).
+    fn live_map(&mut self, key: &str, now: i64) -> Option<&mut BTreeMap<String, (Vec<u8>, i64)>> {
+        let map = self.maps.get_mut(key)?;
+        map.retain(|_, (_, exp)| *exp > now);
+        if map.is_empty() {
+            self.maps.remove(key);
+            return None;
+        }
+        self.maps.get_mut(key)
+    }
+
+    fn wrote(&mut self, slot: Slot, exp: i64, now: i64) {
+        self.expiries.push(Reverse((exp, slot)));
         for _ in 0..EVICTIONS_PER_WRITE {
             match self.expiries.peek() {
                 Some(Reverse((e, _))) if *e <= now => {}
                 _ => break,
             }
-            if let Some(Reverse((e, k))) = self.expiries.pop() {
+            match self.expiries.pop() {
                 // Only if the entry still carries this expiry (it may have been rewritten).
-                if self.entries.get(&k).is_some_and(|(_, cur)| *cur == e) {
-                    self.entries.remove(&k);
+                Some(Reverse((e, Slot::Entry(k)))) => {
+                    if self.entries.get(&k).is_some_and(|(_, cur)| *cur == e) {
+                        self.entries.remove(&k);
+                    }
                 }
+                Some(Reverse((_, Slot::Map(k)))) => {
+                    self.live_map(&k, now);
+                }
+                None => break,
             }
         }
     }
@@ -93,7 +120,7 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         inner.entries.insert(key.to_owned(), (value.to_vec(), exp));
-        inner.wrote(key, exp, now);
+        inner.wrote(Slot::Entry(key.to_owned()), exp, now);
         Ok(true)
     }
 
@@ -112,7 +139,7 @@ impl Store for MemoryStore {
         let exp = self.expiry(ttl);
         let mut inner = self.lock();
         inner.entries.insert(key.to_owned(), (value.to_vec(), exp));
-        inner.wrote(key, exp, now);
+        inner.wrote(Slot::Entry(key.to_owned()), exp, now);
         Ok(())
     }
 
@@ -138,6 +165,68 @@ impl Store for MemoryStore {
             .iter()
             .filter(|(k, (_, exp))| k.starts_with(prefix) && *exp > now)
             .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn map_put(
+        &self,
+        key: &str,
+        field: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let exp = self.expiry(ttl);
+        let mut inner = self.lock();
+        inner
+            .maps
+            .entry(key.to_owned())
+            .or_default()
+            .insert(field.to_owned(), (value.to_vec(), exp));
+        inner.wrote(Slot::Map(key.to_owned()), exp, now);
+        Ok(())
+    }
+
+    async fn map_remove(&self, key: &str, field: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let Some(map) = inner.live_map(key, now) else {
+            return Ok(false);
+        };
+        let removed = map.remove(field).is_some();
+        if map.is_empty() {
+            inner.maps.remove(key);
+        }
+        Ok(removed)
+    }
+
+    async fn map_get(&self, key: &str) -> Result<MapEntries, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        Ok(inner
+            .live_map(key, now)
+            .map(|m| m.iter().map(|(f, (v, _))| (f.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    async fn map_scan_prefix(&self, prefix: &str) -> Result<Vec<(String, MapEntries)>, StoreError> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        let mut out: Vec<(String, MapEntries)> = inner
+            .maps
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, m)| {
+                let live = m
+                    .iter()
+                    .filter(|(_, (_, exp))| *exp > now)
+                    .map(|(f, (v, _))| (f.clone(), v.clone()))
+                    .collect::<MapEntries>();
+                (k.clone(), live)
+            })
+            .filter(|(_, m)| !m.is_empty())
             .collect();
         out.sort();
         Ok(out)

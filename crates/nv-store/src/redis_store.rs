@@ -34,8 +34,14 @@
 //!
 //! Expiry follows the Redis server's clock, not the injected [`crate::Clock`]; the tests use short
 //! real TTLs for this backend.
+//!
+//! # Maps
+//!
+//! A map is a Redis hash; each field's value is stored as `<expiry ms>|<value>` and every
+//! operation is one Lua script (atomic in Redis, and on one key, so it works on a cluster too)
+//! that compares the expiries with the server's `TIME`. Redis 7.0 has no per-field TTL, so
+//! [`MAP_PUT`] also drops expired fields and sets the key's expiry to its longest-lived field.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,7 +51,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, RedisError, Value};
 
-use crate::{Store, StoreError};
+use crate::{MapEntries, Store, StoreError};
 
 /// Longest pause between two reconnection attempts. Short, so service resumes within about a
 /// second of Redis coming back; each attempt is one TCP connect, cheap for Redis.
@@ -66,6 +72,55 @@ const SCAN_COUNT: usize = 100;
 /// Redis refuses expiries that overflow its millisecond clock; a century is far beyond any
 /// protocol window and far below that limit.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+
+/// `KEYS[1]` map, `ARGV` field, value, TTL in ms. Sets one field, drops the expired ones and
+/// keeps the key until its last field expires.
+const MAP_PUT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local exp = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', exp) .. '|' .. ARGV[2])
+local last = exp
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local e = tonumber(string.match(all[i + 1], '^(%d+)|'))
+  if e == nil or e <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif e > last then
+    last = e
+  end
+end
+redis.call('PEXPIREAT', KEYS[1], string.format('%d', last))
+return 1
+";
+
+/// `KEYS[1]` map, `ARGV[1]` field. 1 if a live field was removed.
+const MAP_REMOVE: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local e = tonumber(string.match(v, '^(%d+)|'))
+if e ~= nil and e > now then return 1 end
+return 0
+";
+
+/// `KEYS[1]` map. The live fields and values (expiry stripped), flattened.
+const MAP_GET: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local e, rest = string.match(all[i + 1], '^(%d+)|(.*)$')
+  if e ~= nil and tonumber(e) > now then
+    out[#out + 1] = all[i]
+    out[#out + 1] = rest
+  end
+end
+return out
+";
 
 /// Settings of a [`RedisStore`]; every field has a sensible default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +148,33 @@ impl Default for RedisOptions {
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Arc<Connection>,
+    scripts: Arc<Scripts>,
     prefix: String,
     op_timeout: Duration,
     /// `host:port` only: the URL may carry a password, so it is never kept for display.
     addr: String,
+}
+
+/// The map scripts, hashed once.
+struct Scripts {
+    map_put: redis::Script,
+    map_remove: redis::Script,
+    map_get: redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            map_put: redis::Script::new(MAP_PUT),
+            map_remove: redis::Script::new(MAP_REMOVE),
+            map_get: redis::Script::new(MAP_GET),
+        }
+    }
+}
+
+/// `NOSCRIPT`: the server does not have the script (yet); not a connection problem.
+fn is_noscript(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
 
 impl fmt::Debug for RedisStore {
@@ -139,6 +217,7 @@ impl RedisStore {
         let conn = Connection::new(client, config)?;
         let store = Self {
             conn: Arc::new(conn),
+            scripts: Arc::new(Scripts::new()),
             prefix: options.prefix,
             op_timeout: options.op_timeout,
             addr,
@@ -179,15 +258,57 @@ impl RedisStore {
             .await
     }
 
+    /// Runs a Lua script by its hash, loading it on `NOSCRIPT` (after a Redis restart or on
+    /// another node): the body travels once per server, not with every call.
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        source: &str,
+        key: &str,
+        args: &[&[u8]],
+    ) -> Result<T, StoreError> {
+        let build = |verb: &str, head: &str| {
+            let mut cmd = redis::cmd(verb);
+            cmd.arg(head).arg(1).arg(self.key(key));
+            for a in args {
+                cmd.arg(*a);
+            }
+            cmd
+        };
+        let by_hash = build("EVALSHA", script.get_hash());
+        let first = tokio::time::timeout(self.op_timeout, self.conn.query(&by_hash)).await;
+        match first {
+            Ok(Err(e)) if is_noscript(&e) => self.run(&build("EVAL", source)).await,
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.is_timeout() => Err(StoreError::Timeout(self.op_timeout)),
+            Ok(Err(e)) => Err(StoreError::Unavailable(describe(&e))),
+            Err(_elapsed) => Err(StoreError::Timeout(self.op_timeout)),
+        }
+    }
+
+    async fn map_entries(&self, key: &str) -> Result<MapEntries, StoreError> {
+        let flat: Vec<Vec<u8>> = self.eval(&self.scripts.map_get, MAP_GET, key, &[]).await?;
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(field), Some(value)) = (it.next(), it.next()) {
+            // Fields are written from `&str`: anything else is not ours.
+            if let Ok(field) = String::from_utf8(field) {
+                out.push((field, value));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn ping_once(&self) -> Result<(), RedisError> {
         let _: String = self.conn.query(&redis::cmd("PING")).await?;
         Ok(())
     }
 
-    async fn scan_all(&self, pattern: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        // A BTreeMap because SCAN may return a key twice, and to list in key order like the
-        // memory store.
-        let mut found = BTreeMap::new();
+    /// Every key of Redis type `kind` (`string`, `hash`) matching `pattern`, in key order, once
+    /// each (`SCAN` may return a key twice).
+    async fn scan_keys(&self, pattern: &str, kind: &str) -> Result<Vec<String>, StoreError> {
+        let mut found = std::collections::BTreeSet::new();
         let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<Vec<u8>>) = self
@@ -197,27 +318,32 @@ impl RedisStore {
                         .arg("MATCH")
                         .arg(pattern)
                         .arg("COUNT")
-                        .arg(SCAN_COUNT),
+                        .arg(SCAN_COUNT)
+                        .arg("TYPE")
+                        .arg(kind),
                 )
                 .await?;
-            if !keys.is_empty() {
-                // Keys may expire between SCAN and MGET: their values come back nil and are
-                // skipped.
-                let values: Vec<Option<Vec<u8>>> = self.run(redis::cmd("MGET").arg(&keys)).await?;
-                for (key, value) in keys.into_iter().zip(values) {
-                    let (Some(value), Ok(key)) = (value, String::from_utf8(key)) else {
-                        continue;
-                    };
-                    if let Some(relative) = key.strip_prefix(&self.prefix) {
-                        found.insert(relative.to_owned(), value);
-                    }
-                }
-            }
+            found.extend(keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
             if next == 0 {
                 return Ok(found.into_iter().collect());
             }
             cursor = next;
         }
+    }
+
+    async fn scan_all(&self, pattern: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let keys = self.scan_keys(pattern, "string").await?;
+        let mut found = Vec::with_capacity(keys.len());
+        for page in keys.chunks(SCAN_COUNT) {
+            // Keys may expire between SCAN and MGET: their values come back nil and are skipped.
+            let values: Vec<Option<Vec<u8>>> = self.run(redis::cmd("MGET").arg(page)).await?;
+            for (key, value) in page.iter().zip(values) {
+                if let (Some(value), Some(relative)) = (value, key.strip_prefix(&self.prefix)) {
+                    found.push((relative.to_owned(), value));
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -262,7 +388,7 @@ impl Connection {
         };
         let result = cmd.query_async(&mut manager).await;
         if let Err(e) = &result {
-            if !e.is_io_error() && !e.is_timeout() {
+            if !e.is_io_error() && !e.is_timeout() && !is_noscript(e) {
                 self.replace(generation);
             }
         }
@@ -400,6 +526,63 @@ impl Store for RedisStore {
         let pattern = format!("{}*", glob_escape(&self.key(prefix)));
         let limit = self.op_timeout * SCAN_TIMEOUT_FACTOR;
         match tokio::time::timeout(limit, self.scan_all(&pattern)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(StoreError::Timeout(limit)),
+        }
+    }
+
+    async fn map_put(
+        &self,
+        key: &str,
+        field: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let ttl = ttl_ms(ttl).to_string();
+        let _: i64 = self
+            .eval(
+                &self.scripts.map_put,
+                MAP_PUT,
+                key,
+                &[field.as_bytes(), value, ttl.as_bytes()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn map_remove(&self, key: &str, field: &str) -> Result<bool, StoreError> {
+        let removed: i64 = self
+            .eval(
+                &self.scripts.map_remove,
+                MAP_REMOVE,
+                key,
+                &[field.as_bytes()],
+            )
+            .await?;
+        Ok(removed == 1)
+    }
+
+    async fn map_get(&self, key: &str) -> Result<MapEntries, StoreError> {
+        self.map_entries(key).await
+    }
+
+    async fn map_scan_prefix(&self, prefix: &str) -> Result<Vec<(String, MapEntries)>, StoreError> {
+        let pattern = format!("{}*", glob_escape(&self.key(prefix)));
+        let limit = self.op_timeout * SCAN_TIMEOUT_FACTOR;
+        let walk = async {
+            let mut out = Vec::new();
+            for key in self.scan_keys(&pattern, "hash").await? {
+                let Some(relative) = key.strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                let entries = self.map_entries(relative).await?;
+                if !entries.is_empty() {
+                    out.push((relative.to_owned(), entries));
+                }
+            }
+            Ok(out)
+        };
+        match tokio::time::timeout(limit, walk).await {
             Ok(result) => result,
             Err(_elapsed) => Err(StoreError::Timeout(limit)),
         }

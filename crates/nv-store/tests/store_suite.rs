@@ -98,6 +98,10 @@ shared_suite!(
     scan_prefix_treats_glob_characters_literally,
     binary_and_empty_values_round_trip,
     ping_answers,
+    map_fields_are_set_replaced_and_removed_one_by_one,
+    map_fields_expire_on_their_own_and_the_map_with_its_last,
+    concurrent_map_puts_of_one_key_lose_no_field,
+    map_scan_prefix_lists_live_maps_and_skips_plain_values,
 );
 
 async fn put_if_absent_stores_only_the_first_use(s: Subject) {
@@ -295,6 +299,93 @@ async fn ping_answers(s: Subject) {
 /// Outage bound asserted below: the default 500 ms operation timeout plus scheduling slack.
 const OUTAGE_BOUND: Duration = Duration::from_secs(2);
 
+async fn map_fields_are_set_replaced_and_removed_one_by_one(s: Subject) {
+    let m = &s.store;
+    assert!(m.map_get("map:a").await.unwrap().is_empty());
+    m.map_put("map:a", "1-2", b"one", LONG).await.unwrap();
+    m.map_put("map:a", "*", b"", LONG).await.unwrap();
+    m.map_put("map:a", "1-2", b"two|with\0binary", LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        m.map_get("map:a").await.unwrap(),
+        vec![
+            ("*".to_owned(), b"".to_vec()),
+            ("1-2".to_owned(), b"two|with\0binary".to_vec())
+        ]
+    );
+    assert!(m.map_remove("map:a", "1-2").await.unwrap());
+    assert!(!m.map_remove("map:a", "1-2").await.unwrap());
+    assert!(!m.map_remove("map:absent", "1-2").await.unwrap());
+    assert_eq!(m.map_get("map:a").await.unwrap().len(), 1);
+    assert!(m.map_remove("map:a", "*").await.unwrap());
+    assert!(m.map_get("map:a").await.unwrap().is_empty());
+}
+
+async fn map_fields_expire_on_their_own_and_the_map_with_its_last(s: Subject) {
+    let m = &s.store;
+    m.map_put("map:t", "short", b"s", SHORT).await.unwrap();
+    m.map_put("map:t", "long", b"l", LONG).await.unwrap();
+    m.map_put("map:u", "short", b"s", SHORT).await.unwrap();
+    s.pass(AFTER_SHORT).await;
+    assert_eq!(
+        m.map_get("map:t").await.unwrap(),
+        vec![("long".to_owned(), b"l".to_vec())]
+    );
+    assert!(m.map_get("map:u").await.unwrap().is_empty());
+    assert!(
+        !m.map_remove("map:t", "short").await.unwrap(),
+        "an expired field is not removed"
+    );
+    // A write to another field does not revive an expired one.
+    m.map_put("map:u", "other", b"o", LONG).await.unwrap();
+    assert_eq!(
+        m.map_get("map:u").await.unwrap(),
+        vec![("other".to_owned(), b"o".to_vec())]
+    );
+}
+
+/// The lost-update race of a read-modify-write: every concurrent writer of another field of one
+/// key must find its field stored.
+async fn concurrent_map_puts_of_one_key_lose_no_field(s: Subject) {
+    let mut set = JoinSet::new();
+    for i in 0..RACERS {
+        let store = s.store.clone();
+        set.spawn(async move {
+            store
+                .map_put("map:race", &format!("f{i:03}"), b"v", LONG)
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(s.store.map_get("map:race").await.unwrap().len(), RACERS);
+}
+
+async fn map_scan_prefix_lists_live_maps_and_skips_plain_values(s: Subject) {
+    let m = &s.store;
+    m.map_put("ms:b", "x", b"1", LONG).await.unwrap();
+    m.map_put("ms:a", "y", b"2", LONG).await.unwrap();
+    m.map_put("ms:gone", "y", b"2", SHORT).await.unwrap();
+    m.put("ms:plain", b"v", LONG).await.unwrap();
+    m.map_put("other:c", "z", b"3", LONG).await.unwrap();
+    s.pass(AFTER_SHORT).await;
+    assert_eq!(
+        m.map_scan_prefix("ms:").await.unwrap(),
+        vec![
+            ("ms:a".to_owned(), vec![("y".to_owned(), b"2".to_vec())]),
+            ("ms:b".to_owned(), vec![("x".to_owned(), b"1".to_vec())]),
+        ]
+    );
+    // And the plain listing does not trip over maps.
+    assert_eq!(
+        m.scan_prefix("ms:").await.unwrap(),
+        vec![("ms:plain".to_owned(), b"v".to_vec())]
+    );
+}
+
 async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
         .unwrap()
@@ -365,6 +456,18 @@ async fn redis_keys_carry_the_deployment_prefix_and_always_an_expiry() {
         let ms = pttl(key).await;
         assert!(ms == -2 || (0..=1).contains(&ms), "{key}: PTTL {ms}");
     }
+    // A map lives as long as its longest-lived field.
+    store
+        .map_put("session:x", "a", b"v", Duration::from_secs(5))
+        .await
+        .unwrap();
+    store.map_put("session:x", "b", b"v", LONG).await.unwrap();
+    store
+        .map_put("session:x", "c", b"v", Duration::from_secs(2))
+        .await
+        .unwrap();
+    let map = pttl("deploy-a:session:x").await;
+    assert!(map > 55_000 && map <= 60_000, "PTTL {map}");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
         .query_async(&mut raw)
@@ -407,6 +510,41 @@ async fn redis_stores_with_different_prefixes_do_not_see_each_other() {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(listed, ["code:1", "jti:1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_map_puts_raced_from_two_replicas_lose_no_field_and_survive_a_script_flush() {
+    let Some(redis) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let replicas: [Arc<dyn Store>; 2] = [
+        Arc::new(redis.store("nv:").await),
+        Arc::new(redis.store("nv:").await),
+    ];
+    for round in 0..2 {
+        let mut racers = JoinSet::new();
+        for i in 0..RACERS {
+            let store = Arc::clone(&replicas[i % 2]);
+            racers.spawn(async move {
+                store
+                    .map_put("session:r", &format!("{round}-{i:03}"), b"v", LONG)
+                    .await
+            });
+        }
+        for r in racers.join_all().await {
+            r.unwrap();
+        }
+        // A restarted or failed-over Redis has no scripts: the next call loads them again.
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut raw(&redis).await)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        replicas[1].map_get("session:r").await.unwrap().len(),
+        2 * RACERS
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nv_store::{Store, StoreError};
+use nv_store::{MapEntries, Store, StoreError};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -31,6 +31,18 @@ impl Store for FailingStore {
         Err(StoreError::Unavailable("connection refused".into()))
     }
     async fn scan_prefix(&self, _: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn map_put(&self, _: &str, _: &str, _: &[u8], _: Duration) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn map_remove(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn map_get(&self, _: &str) -> Result<MapEntries, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn map_scan_prefix(&self, _: &str) -> Result<Vec<(String, MapEntries)>, StoreError> {
         Err(StoreError::Unavailable("connection refused".into()))
     }
     async fn ping(&self) -> Result<(), StoreError> {
