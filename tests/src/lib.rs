@@ -33,6 +33,8 @@ pub struct StackOptions {
     pub issuer: Option<String>,
     /// Override the resource server's `tokens.accept_playground` (dev default: accepted).
     pub nv_accept_playground: Option<bool>,
+    /// Turn the authorization server's admin API on with this token.
+    pub as_admin_token: Option<String>,
 }
 
 /// Write the resource server's encryption key (private, and its public JWKS) into `dir` unless
@@ -71,6 +73,10 @@ pub async fn start(options: StackOptions) -> Stack {
     a.access_token.audience = AUDIENCE.into();
     a.access_token.encryption_key_file = Some("rs-encryption.public.json".into());
     a.access_token.encryption_jwks_uri = None;
+    a.admin.token = options
+        .as_admin_token
+        .clone()
+        .map(authorization_server::config::Secret::new);
     let as_store = options
         .as_store
         .clone()

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 const REDIRECT_PATH: &str = "/demo/callback";
 const SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
+const ADMIN_TOKEN: &str = "replica-admin-token-0123456789";
 
 struct Replicas {
     redis: RedisServer,
@@ -27,6 +28,7 @@ async fn replicas() -> Option<Replicas> {
     let a = start(StackOptions {
         as_store: Some(store(()).await),
         nv_store: Some(store(()).await),
+        as_admin_token: Some(ADMIN_TOKEN.into()),
         ..Default::default()
     })
     .await;
@@ -35,6 +37,7 @@ async fn replicas() -> Option<Replicas> {
         nv_store: Some(store(()).await),
         keys_dir: Some(a.keys_path().to_path_buf()),
         issuer: Some(a.issuer.clone()),
+        as_admin_token: Some(ADMIN_TOKEN.into()),
         ..Default::default()
     })
     .await;
@@ -343,4 +346,72 @@ async fn a_redis_outage_gives_clean_errors_and_service_resumes_without_restartin
     );
     let (status, _) = json(r.verify(&r.b.api, &token).await).await;
     assert_eq!(status, 401, "single use still holds after the recovery");
+}
+
+/// Leases of one address posted concurrently to both replicas: every one is stored, and a block
+/// reassigned on one replica is seen reassigned on the other (no lost update, CWE-362).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_session_updates_on_two_replicas_are_all_kept() {
+    let Some(r) = replicas().await else { return };
+    const LEASES: usize = 49;
+    let post = |as_url: String, body: Value| {
+        let http = r.http.clone();
+        async move {
+            http.post(format!("{as_url}/admin/sessions"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let block = |i: usize| format!("{}-{}", 1024 + i * 64, 1024 + i * 64 + 63);
+    let mut posts = Vec::new();
+    for i in 0..LEASES {
+        let url = if i % 2 == 0 { &r.a.as_url } else { &r.b.as_url };
+        let number = format!("+9905555{i:04}");
+        posts.push(tokio::spawn(post(
+            url.clone(),
+            serde_json::json!({"network": "203.0.113.50", "ports": block(i), "msisdn": number}),
+        )));
+    }
+    for p in posts {
+        assert_eq!(p.await.unwrap(), 201);
+    }
+    // Reassign block 0 on replica b while block 1 is renewed on replica a.
+    let (x, y) = tokio::join!(
+        post(
+            r.b.as_url.clone(),
+            serde_json::json!({"network": "203.0.113.50", "ports": block(0), "msisdn": "+99055559999"})
+        ),
+        post(
+            r.a.as_url.clone(),
+            serde_json::json!({"network": "203.0.113.50", "ports": block(1), "msisdn": "+99055550001"})
+        ),
+    );
+    assert_eq!(
+        (x, y),
+        (reqwest::StatusCode::CREATED, reqwest::StatusCode::CREATED)
+    );
+    for as_url in [&r.a.as_url, &r.b.as_url] {
+        let list: Value = r
+            .http
+            .get(format!("{as_url}/admin/sessions"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sessions = list["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), LEASES, "{list}");
+        let holder_of_block_0: Vec<&Value> = sessions
+            .iter()
+            .filter(|s| s["ports"] == block(0).as_str())
+            .map(|s| &s["msisdn"])
+            .collect();
+        assert_eq!(holder_of_block_0, ["+99055559999"]);
+    }
 }

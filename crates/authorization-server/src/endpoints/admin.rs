@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use super::read_body;
 use crate::config::{parse_ip_or_net, PortRange};
 use crate::error::OAuthError;
-use crate::network::sessions::{read_records, session_key, write_records, SessionRecord};
+use crate::network::sessions::{self, session_network, Lease};
 use crate::protocol::Params;
 use crate::state::{keys, AppState};
 
@@ -113,18 +113,19 @@ struct SessionView {
     valid_until: i64,
 }
 
+/// An address or prefix that the resolver can look up (a /32, or an IPv6 /128, /64, /56, /48).
 fn parse_network(s: &str) -> Result<IpNet, OAuthError> {
-    parse_ip_or_net(s).map_err(OAuthError::invalid_request)
+    let net = parse_ip_or_net(s).map_err(OAuthError::invalid_request)?;
+    session_network(net).map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
-fn parse_ports(p: Option<&str>) -> Result<Option<String>, OAuthError> {
-    match p {
-        None => Ok(None),
-        Some(p) => {
-            let r: PortRange = p.parse().map_err(OAuthError::invalid_request)?;
-            Ok(Some(format!("{}-{}", r.first, r.last)))
-        }
-    }
+fn parse_ports(p: Option<&str>) -> Result<Option<PortRange>, OAuthError> {
+    p.map(|p| p.parse::<PortRange>().map_err(OAuthError::invalid_request))
+        .transpose()
+}
+
+fn ports_text(p: Option<PortRange>) -> Option<String> {
+    p.map(|r| format!("{}-{}", r.first, r.last))
 }
 
 async fn add_session(
@@ -138,24 +139,19 @@ async fn add_session(
     let ports = parse_ports(new.ports.as_deref())?;
     let now = state.now();
     let valid_until = now + validity(new.valid_for_seconds, 3600)?;
-    let key = session_key(&net);
-    let mut records = read_records(&*state.store, &key)
-        .await
-        .map_err(OAuthError::temporarily_unavailable)?;
-    // The same block reported again replaces the old record (a new lease for the address).
-    records.retain(|r| r.ports != ports && r.valid_until > now);
-    records.push(SessionRecord {
-        ports: ports.clone(),
+    // One atomic field write: the same block reported again replaces its lease, other blocks
+    // of the address are untouched even when their updates race with this one.
+    let lease = Lease {
         msisdn: new.msisdn.clone(),
         valid_until,
-    });
-    write_records(&*state.store, &net, &records, now)
+    };
+    sessions::put_lease(&*state.store, &net, ports, &lease, now)
         .await
         .map_err(OAuthError::temporarily_unavailable)?;
     tracing::info!(session.network = %net, subscriber = %new.msisdn.masked(), "session added");
     Ok(HttpResponse::Created().json(SessionView {
         network: net.to_string(),
-        ports,
+        ports: ports_text(ports),
         msisdn: new.msisdn,
         valid_until,
     }))
@@ -166,28 +162,17 @@ async fn list_sessions(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state)?;
-    let now = state.now();
-    let rows = state
-        .store
-        .scan_prefix("session:")
+    let out: Vec<SessionView> = sessions::list(&*state.store, state.now())
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
-    let mut out = Vec::new();
-    for (key, value) in rows {
-        let network = key.trim_start_matches("session:").to_owned();
-        let records: Vec<SessionRecord> = serde_json::from_slice(&value).unwrap_or_default();
-        out.extend(
-            records
-                .into_iter()
-                .filter(|r| r.valid_until > now)
-                .map(|r| SessionView {
-                    network: network.clone(),
-                    ports: r.ports,
-                    msisdn: r.msisdn,
-                    valid_until: r.valid_until,
-                }),
-        );
-    }
+        .map_err(OAuthError::temporarily_unavailable)?
+        .into_iter()
+        .map(|r| SessionView {
+            network: r.network.to_string(),
+            ports: ports_text(r.ports),
+            msisdn: r.lease.msisdn,
+            valid_until: r.lease.valid_until,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": out })))
 }
 
@@ -201,21 +186,14 @@ async fn remove_session(
         OAuthError::invalid_request("the `network` query parameter is required")
     })?)?;
     let ports = parse_ports(params.get("ports"))?;
-    let now = state.now();
-    let key = session_key(&net);
-    let mut records = read_records(&*state.store, &key)
+    let removed = sessions::remove_lease(&*state.store, &net, ports)
         .await
         .map_err(OAuthError::temporarily_unavailable)?;
-    let before = records.len();
-    records.retain(|r| r.ports != ports);
-    if records.len() == before {
+    if !removed {
         return Ok(HttpResponse::NotFound().json(
             serde_json::json!({"error": "not_found", "error_description": "no such session"}),
         ));
     }
-    write_records(&*state.store, &net, &records, now)
-        .await
-        .map_err(OAuthError::temporarily_unavailable)?;
     Ok(HttpResponse::NoContent().finish())
 }
 

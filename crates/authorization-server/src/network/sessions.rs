@@ -1,10 +1,13 @@
 //! Dynamic IP sessions in the shared store: what the packet core reports ("this address, or this
 //! IPv6 prefix, or this CGNAT port block, belongs to this MSISDN until then"). Fed through the
-//! admin API today; a RADIUS-accounting feed would write the same records.
+//! admin API today; a RADIUS-accounting feed writes the same records.
 //!
-//! Key layout: `session:{network}` (e.g. `session:100.64.0.1/32`, `session:2001:db8:1::/64`), the
-//! value a JSON array of [`SessionRecord`]s (one per port block). A lookup is a handful of `GET`s:
-//! the /32 (or /128) of the address, then the IPv6 prefix lengths operators delegate
+//! Key layout: one store map per network, `session:{network}` (e.g. `session:100.64.0.1/32`,
+//! `session:2001:db8:1::/64`), with one field per lease: `*` for the whole address, or the port
+//! block `first-last`; the value is a JSON [`Lease`]. Each lease update is one atomic field write
+//! ([`nv_store::Store::map_put`]): concurrent updates of different blocks of one address cannot
+//! lose each other, and a reassigned block is replaced in one step (CWE-362). A lookup reads the
+//! map of the address's /32 (or /128), then of the IPv6 prefix lengths operators delegate
 //! ([`IPV6_PREFIXES`]). No scan on the hot path.
 
 use std::net::IpAddr;
@@ -23,24 +26,64 @@ use crate::config::PortRange;
 /// IPv6 prefix lengths looked up, most specific first (a /64 per subscriber is the 3GPP norm).
 pub const IPV6_PREFIXES: [u8; 4] = [128, 64, 56, 48];
 
+/// The field of a lease that covers the whole address.
+const WHOLE_ADDRESS: &str = "*";
+
+/// One lease: who holds the address (or its port block) until when.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// `first-last` port block, or absent for the whole address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ports: Option<String>,
+pub struct Lease {
     pub msisdn: PhoneNumber,
     /// Seconds since the epoch.
     pub valid_until: i64,
 }
 
-impl SessionRecord {
-    fn port_range(&self) -> Option<PortRange> {
-        self.ports.as_deref().and_then(|p| p.parse().ok())
+/// A lease and where it applies, as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub network: IpNet,
+    /// The port block, or `None` for the whole address.
+    pub ports: Option<PortRange>,
+    pub lease: Lease,
+}
+
+/// Why a network cannot hold sessions: the resolver would never look it up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionNetworkError {
+    #[error("an IPv4 session is for one address (/32), not {0}")]
+    Ipv4Prefix(IpNet),
+    #[error("an IPv6 session is for a /128, /64, /56 or /48 prefix, not {0}")]
+    Ipv6Prefix(IpNet),
+    #[error("{0} is an IPv4-mapped IPv6 network: give the IPv4 address instead")]
+    Ipv4Mapped(IpNet),
+}
+
+/// The network as the resolver looks it up, or why it never would.
+pub fn session_network(net: IpNet) -> Result<IpNet, SessionNetworkError> {
+    let net = net.trunc();
+    match net {
+        IpNet::V4(v4) if v4.prefix_len() != 32 => Err(SessionNetworkError::Ipv4Prefix(net)),
+        IpNet::V4(_) => Ok(net),
+        IpNet::V6(v6) if v6.addr().to_ipv4_mapped().is_some() => {
+            Err(SessionNetworkError::Ipv4Mapped(net))
+        }
+        IpNet::V6(v6) if !IPV6_PREFIXES.contains(&v6.prefix_len()) => {
+            Err(SessionNetworkError::Ipv6Prefix(net))
+        }
+        IpNet::V6(_) => Ok(net),
     }
 }
 
-pub fn session_key(net: &IpNet) -> String {
-    format!("session:{}", net.trunc())
+fn session_key(net: &IpNet) -> String {
+    format!("{SESSION_PREFIX}{}", net.trunc())
+}
+
+const SESSION_PREFIX: &str = "session:";
+
+fn field(ports: Option<PortRange>) -> String {
+    match ports {
+        None => WHOLE_ADDRESS.to_owned(),
+        Some(r) => format!("{}-{}", r.first, r.last),
+    }
 }
 
 /// Candidate keys for an address, most specific first.
@@ -55,6 +98,64 @@ fn candidate_keys(ip: IpAddr) -> Vec<String> {
     }
 }
 
+/// Store (or replace) the lease of `ports` of `net`, in one atomic write.
+pub async fn put_lease(
+    store: &dyn Store,
+    net: &IpNet,
+    ports: Option<PortRange>,
+    lease: &Lease,
+    now: i64,
+) -> Result<(), StoreError> {
+    let value = serde_json::to_vec(lease).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let ttl = Duration::from_secs((lease.valid_until - now).max(1) as u64);
+    store
+        .map_put(&session_key(net), &field(ports), &value, ttl)
+        .await
+}
+
+/// Remove the lease of `ports` of `net`. `true` if there was one.
+pub async fn remove_lease(
+    store: &dyn Store,
+    net: &IpNet,
+    ports: Option<PortRange>,
+) -> Result<bool, StoreError> {
+    store.map_remove(&session_key(net), &field(ports)).await
+}
+
+/// What a stored field says. A field that is neither `*` nor a port block, or a value that is
+/// not a lease, is skipped: treating an unreadable block as the whole address would hand every
+/// port of a shared CGNAT address to one subscriber (fail closed).
+fn parse_lease(field: &str, value: &[u8]) -> Option<(Option<PortRange>, Lease)> {
+    let ports = match field {
+        WHOLE_ADDRESS => None,
+        f => Some(f.parse::<PortRange>().ok()?),
+    };
+    let lease = serde_json::from_slice(value).ok()?;
+    Some((ports, lease))
+}
+
+/// Every live session (admin listing).
+pub async fn list(store: &dyn Store, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
+    let mut out = Vec::new();
+    for (key, fields) in store.map_scan_prefix(SESSION_PREFIX).await? {
+        let Ok(network) = key.trim_start_matches(SESSION_PREFIX).parse::<IpNet>() else {
+            continue;
+        };
+        for (field, value) in fields {
+            if let Some((ports, lease)) = parse_lease(&field, &value) {
+                if lease.valid_until > now {
+                    out.push(SessionRecord {
+                        network,
+                        ports,
+                        lease,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub struct SessionResolver {
     store: Arc<dyn Store>,
 }
@@ -65,52 +166,23 @@ impl SessionResolver {
     }
 }
 
-pub async fn read_records(store: &dyn Store, key: &str) -> Result<Vec<SessionRecord>, StoreError> {
-    Ok(store
-        .get(key)
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default())
-}
-
-/// Replace the records of `net` (the key expires with the last of them).
-pub async fn write_records(
-    store: &dyn Store,
-    net: &IpNet,
-    records: &[SessionRecord],
-    now: i64,
-) -> Result<(), StoreError> {
-    let key = session_key(net);
-    let live: Vec<&SessionRecord> = records.iter().filter(|r| r.valid_until > now).collect();
-    match live.iter().map(|r| r.valid_until).max() {
-        None => store.delete(&key).await.map(|_| ()),
-        Some(last) => {
-            let value = serde_json::to_vec(&live).unwrap_or_default();
-            store
-                .put(
-                    &key,
-                    &value,
-                    Duration::from_secs((last - now).max(1) as u64),
-                )
-                .await
-        }
-    }
-}
-
 #[async_trait]
 impl IdentityResolver for SessionResolver {
     async fn resolve(&self, addr: &ClientAddr, at: i64) -> Result<Option<PhoneNumber>, StoreError> {
         for key in candidate_keys(addr.ip) {
-            let records = read_records(&*self.store, &key).await?;
-            let live = records.iter().filter(|r| r.valid_until > at);
-            // A port-block record before a whole-address one, as in the static table.
+            let fields = self.store.map_get(&key).await?;
+            let live = fields
+                .iter()
+                .filter_map(|(f, v)| parse_lease(f, v))
+                .filter(|(_, lease)| lease.valid_until > at);
+            // A port-block lease before a whole-address one, as in the static table.
             let mut whole = None;
-            for r in live {
-                match (r.port_range(), addr.port) {
+            for (ports, lease) in live {
+                match (ports, addr.port) {
                     (Some(range), Some(port)) if range.contains(port) => {
-                        return Ok(Some(r.msisdn.clone()))
+                        return Ok(Some(lease.msisdn))
                     }
-                    (None, _) => whole = whole.or(Some(r.msisdn.clone())),
+                    (None, _) => whole = whole.or(Some(lease.msisdn)),
                     _ => {}
                 }
             }
@@ -127,70 +199,136 @@ mod tests {
     use super::*;
     use nv_store::{FakeClock, MemoryStore};
 
-    #[tokio::test]
-    async fn sessions_resolve_by_address_port_block_and_ipv6_prefix_until_they_expire() {
-        let clock = FakeClock::new(1000);
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
-        let rec = |ports: Option<&str>, n: &str, until| SessionRecord {
-            ports: ports.map(str::to_owned),
+    fn lease(n: &str, until: i64) -> Lease {
+        Lease {
             msisdn: n.parse().unwrap(),
             valid_until: until,
-        };
+        }
+    }
+
+    fn at(ip: &str, port: Option<u16>) -> ClientAddr {
+        ClientAddr {
+            ip: ip.parse().unwrap(),
+            port,
+        }
+    }
+
+    fn store() -> Arc<dyn Store> {
+        Arc::new(MemoryStore::new(Arc::new(FakeClock::new(1000))))
+    }
+
+    async fn number(r: &SessionResolver, addr: ClientAddr, when: i64) -> Option<String> {
+        r.resolve(&addr, when)
+            .await
+            .unwrap()
+            .map(|p| p.as_str().to_owned())
+    }
+
+    #[tokio::test]
+    async fn sessions_resolve_by_address_port_block_and_ipv6_prefix_until_they_expire() {
+        let store = store();
         let v4: IpNet = "100.64.0.1/32".parse().unwrap();
-        write_records(
-            &*store,
-            &v4,
-            &[
-                rec(Some("1024-2047"), "+99000000001", 2000),
-                rec(None, "+99000000002", 1500),
-            ],
-            1000,
-        )
-        .await
-        .unwrap();
+        let block = Some("1024-2047".parse().unwrap());
+        put_lease(&*store, &v4, block, &lease("+99000000001", 2000), 1000)
+            .await
+            .unwrap();
+        put_lease(&*store, &v4, None, &lease("+99000000002", 1500), 1000)
+            .await
+            .unwrap();
         let v6: IpNet = "2001:db8:1:2::/64".parse().unwrap();
-        write_records(&*store, &v6, &[rec(None, "+99000000003", 2000)], 1000)
+        put_lease(&*store, &v6, None, &lease("+99000000003", 2000), 1000)
             .await
             .unwrap();
         let r = SessionResolver::new(store.clone());
-        let at = |ip: &str, port| ClientAddr {
-            ip: ip.parse().unwrap(),
-            port,
-        };
-        let n = |x: Option<PhoneNumber>| x.map(|p| p.as_str().to_owned());
+        let n = |a, w| number(&r, a, w);
         assert_eq!(
-            n(r.resolve(&at("100.64.0.1", Some(1500)), 1000)
-                .await
-                .unwrap())
-            .as_deref(),
+            n(at("100.64.0.1", Some(1500)), 1000).await.as_deref(),
             Some("+99000000001")
         );
         assert_eq!(
-            n(r.resolve(&at("100.64.0.1", Some(9000)), 1000)
-                .await
-                .unwrap())
-            .as_deref(),
+            n(at("100.64.0.1", Some(9000)), 1000).await.as_deref(),
             Some("+99000000002")
         );
+        assert_eq!(n(at("100.64.0.1", Some(9000)), 1600).await, None);
         assert_eq!(
-            n(r.resolve(&at("100.64.0.1", Some(9000)), 1600)
-                .await
-                .unwrap()),
-            None,
-            "expired record"
-        );
-        assert_eq!(
-            n(r.resolve(&at("2001:db8:1:2::99", None), 1000)
-                .await
-                .unwrap())
-            .as_deref(),
+            n(at("2001:db8:1:2::99", None), 1000).await.as_deref(),
             Some("+99000000003")
         );
+        assert_eq!(n(at("2001:db8:1:3::99", None), 1000).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_reassigned_block_resolves_to_its_new_holder_only() {
+        let store = store();
+        let net: IpNet = "100.64.0.1/32".parse().unwrap();
+        let block = Some("1024-2047".parse().unwrap());
+        put_lease(&*store, &net, block, &lease("+99000000001", 2000), 1000)
+            .await
+            .unwrap();
+        put_lease(&*store, &net, block, &lease("+99000000005", 2000), 1000)
+            .await
+            .unwrap();
+        let r = SessionResolver::new(store.clone());
         assert_eq!(
-            n(r.resolve(&at("2001:db8:1:3::99", None), 1000)
+            number(&r, at("100.64.0.1", Some(1100)), 1000)
                 .await
-                .unwrap()),
-            None
+                .as_deref(),
+            Some("+99000000005")
         );
+        assert_eq!(list(&*store, 1000).await.unwrap().len(), 1);
+        assert!(remove_lease(&*store, &net, block).await.unwrap());
+        assert!(!remove_lease(&*store, &net, block).await.unwrap());
+        assert_eq!(number(&r, at("100.64.0.1", Some(1100)), 1000).await, None);
+    }
+
+    /// A stored block that does not parse is no lease at all, never one of every port.
+    #[tokio::test]
+    async fn an_unreadable_port_block_is_skipped_not_taken_for_the_whole_address() {
+        let store = store();
+        let value = serde_json::to_vec(&lease("+99000000001", 2000)).unwrap();
+        for bad in ["2047-1024", "1024-", "x", ""] {
+            store
+                .map_put(
+                    "session:100.64.0.1/32",
+                    bad,
+                    &value,
+                    Duration::from_secs(600),
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .map_put(
+                "session:100.64.0.2/32",
+                "*",
+                b"not json",
+                Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+        let r = SessionResolver::new(store.clone());
+        for port in [Some(1024), Some(1500), Some(50000), None] {
+            assert_eq!(number(&r, at("100.64.0.1", port), 1000).await, None);
+        }
+        assert_eq!(number(&r, at("100.64.0.2", None), 1000).await, None);
+        assert!(list(&*store, 1000).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_networks_the_resolver_looks_up_can_hold_sessions() {
+        let ok = |s: &str| session_network(s.parse().unwrap()).map(|n| n.to_string());
+        assert_eq!(ok("100.64.0.1/32").as_deref(), Ok("100.64.0.1/32"));
+        assert_eq!(ok("2001:db8:1:2::/64").as_deref(), Ok("2001:db8:1:2::/64"));
+        assert_eq!(ok("2001:db8::5/128").as_deref(), Ok("2001:db8::5/128"));
+        for bad in [
+            "100.64.0.0/24",
+            "100.64.0.0/10",
+            "2001:db8::/32",
+            "2001:db8::/63",
+            "::ffff:100.64.0.1/128",
+            "::ffff:0:0/96",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
     }
 }

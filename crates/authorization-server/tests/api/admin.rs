@@ -252,3 +252,98 @@ async fn playground_numbers_added_by_the_admin_api_become_identities() {
         .unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+/// Concurrent leases of one CGNAT address: every one is stored and resolves to its holder, and a
+/// reassigned block resolves to its new holder only (a read-modify-write lost some, CWE-362).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_leases_of_one_address_are_all_stored_and_reassignment_wins() {
+    let app = admin_app(true).await;
+    const LEASES: u16 = 49;
+    let block = |i: u16| format!("{}-{}", 1024 + i * 64, 1024 + i * 64 + 63);
+    let post = |ports: String, msisdn: String| {
+        let http = app.http.clone();
+        let url = app.url("/admin/sessions");
+        async move {
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"network": "203.0.113.60", "ports": ports, "msisdn": msisdn}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let handles: Vec<_> = (0..LEASES)
+        .map(|i| tokio::spawn(post(block(i), format!("+9905555{i:04}"))))
+        .collect();
+    for h in handles {
+        assert_eq!(h.await.unwrap(), 201);
+    }
+    let (a, b) = tokio::join!(
+        post(block(0), "+99055559999".into()),
+        post(block(1), "+99055550001".into())
+    );
+    assert_eq!((a.as_u16(), b.as_u16()), (201, 201));
+
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), LEASES as usize);
+
+    let number_at = |port: u16| {
+        let app = &app;
+        async move {
+            let device = format!("for=\"203.0.113.60:{port}\"");
+            let resp = app
+                .authorize_with(&app.std_params(&[]), &[("forwarded", device.as_str())])
+                .await;
+            let code = param(&location_params(&resp), "code")?.to_owned();
+            let body: serde_json::Value = app.redeem(&code).await.json().await.unwrap();
+            let claims = app
+                .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+                .await;
+            Some(claims.phone_number.as_str().to_owned())
+        }
+    };
+    assert_eq!(number_at(1024).await.as_deref(), Some("+99055559999"));
+    assert_eq!(
+        number_at(1024 + 64 + 5).await.as_deref(),
+        Some("+99055550001")
+    );
+    assert_eq!(
+        number_at(1024 + 48 * 64 + 63).await.as_deref(),
+        Some("+99055550048")
+    );
+    assert_eq!(number_at(1023).await, None);
+}
+
+#[tokio::test]
+async fn sessions_for_networks_the_lookup_never_matches_are_refused() {
+    let app = admin_app(false).await;
+    for network in [
+        "203.0.113.0/24",
+        "2001:db8::/32",
+        "2001:db8::/60",
+        "::ffff:203.0.113.5",
+        "::ffff:0:0/96",
+    ] {
+        let resp = app
+            .http
+            .post(app.url("/admin/sessions"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"network": network, "msisdn": "+99055550001"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{network}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{network}");
+    }
+}
