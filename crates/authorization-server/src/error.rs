@@ -27,11 +27,30 @@ impl std::fmt::Display for OAuthError {
     }
 }
 
+/// An `error_description` in the characters RFC 6749 allows (§4.1.2.1, §5.2: `%x20-21 /
+/// %x23-5B / %x5D-7E`): `"` becomes `'`, anything else outside the set `?`. Descriptions may
+/// quote what a client sent (a duplicated parameter's name, an `alg`); a raw CR or LF in them
+/// would also forge lines in the text log (CWE-117), so this is applied to every description.
+pub fn description_text(s: impl Into<String>) -> String {
+    let s = s.into();
+    let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
+    if s.chars().all(allowed) {
+        return s;
+    }
+    s.chars()
+        .map(|c| match c {
+            c if allowed(c) => c,
+            '"' => '\'',
+            _ => '?',
+        })
+        .collect()
+}
+
 impl OAuthError {
     fn new(error: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
         Self {
             error,
-            error_description: description.into(),
+            error_description: description_text(description),
             status,
             www_authenticate: None,
         }
@@ -116,5 +135,25 @@ impl ResponseError for OAuthError {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         resp.json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_characters() {
+        assert_eq!(
+            description_text("plain `x` (a-z) 300 s"),
+            "plain `x` (a-z) 300 s"
+        );
+        assert_eq!(
+            description_text("parameter `a\r\nINFO tokens issued` twice"),
+            "parameter `a??INFO tokens issued` twice"
+        );
+        assert_eq!(description_text("say \"hi\" \\ § é"), "say 'hi' ? ? ?");
+        let e = OAuthError::invalid_request("line\nbreak");
+        assert_eq!(e.error_description, "line?break");
     }
 }

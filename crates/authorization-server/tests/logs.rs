@@ -94,7 +94,35 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
     app.authorize(&app.std_params(&[("login_hint", "tel:+99000000088"), ("prompt", "consent")]))
         .await;
 
+    // Client text in error descriptions cannot forge log lines (CWE-117): a duplicated
+    // parameter whose name carries CR/LF, at /token and at /authorize.
+    let forged = "x%0D%0AFORGED INFO tokens issued";
+    app.http
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&{forged}=1&{forged}=2"
+        ))
+        .send()
+        .await
+        .unwrap();
+    app.http
+        .get(format!(
+            "{}&{forged}=1&{forged}=2",
+            app.url("/authorize?client_id=rp-secret&redirect_uri=https%3A%2F%2Frp.example%2Fcb")
+        ))
+        .send()
+        .await
+        .unwrap();
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("FORGED INFO tokens issued"),
+        "the refusals were logged:\n{logs}"
+    );
+    for line in logs.lines() {
+        assert!(!line.starts_with("FORGED"), "a forged log line: {line}");
+    }
     assert!(
         logs.contains("code issued") && logs.contains("tokens issued"),
         "the flow was logged:\n{logs}"

@@ -18,6 +18,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::read_form;
+use crate::error::description_text;
 use crate::network::{client_address, ForwardingError};
 use crate::protocol::request_object::{self, RequestObjectError};
 use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
@@ -37,7 +38,6 @@ pub struct CodeGrant {
     pub expires_at: i64,
 }
 
-#[derive(Debug)]
 pub enum AuthorizeError {
     /// Not redirected: the client or redirect URI cannot be trusted.
     Page {
@@ -51,6 +51,41 @@ pub enum AuthorizeError {
         state: Option<String>,
         iss: String,
     },
+}
+
+impl AuthorizeError {
+    /// The HTML error page (the client or redirect URI cannot be trusted).
+    pub fn page(error: &'static str, description: impl Into<String>) -> Self {
+        AuthorizeError::Page {
+            error,
+            description: description_text(description),
+        }
+    }
+}
+
+/// Without `state` and the redirect URI's query: `state` is the client's value (it may bind a
+/// session), and this Debug form ends up in the request span (`exception.details`).
+impl std::fmt::Debug for AuthorizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthorizeError::Page { error, description } => f
+                .debug_struct("Page")
+                .field("error", error)
+                .field("description", description)
+                .finish(),
+            AuthorizeError::Redirect {
+                error,
+                description,
+                state,
+                ..
+            } => f
+                .debug_struct("Redirect")
+                .field("error", error)
+                .field("description", description)
+                .field("state", &state.as_ref().map(|_| "[redacted]"))
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -147,10 +182,7 @@ pub async fn post(
 ) -> Result<HttpResponse, AuthorizeError> {
     let body = read_form(&req, payload, state.settings.server.max_body_bytes)
         .await
-        .map_err(|e| AuthorizeError::Page {
-            error: e.error,
-            description: e.error_description,
-        })?;
+        .map_err(|e| AuthorizeError::page(e.error, e.error_description))?;
     authorize(&req, &state, Params::parse(&body)).await
 }
 
@@ -161,10 +193,7 @@ async fn authorize(
 ) -> Result<HttpResponse, AuthorizeError> {
     let params = &outer;
     // 1. Client and redirect URI: errors here are never redirected.
-    let page = |error: &'static str, description: &str| AuthorizeError::Page {
-        error,
-        description: description.to_owned(),
-    };
+    let page = AuthorizeError::page;
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
         return Err(page(
             "invalid_request",
@@ -194,7 +223,7 @@ async fn authorize(
         AuthorizeError::Redirect {
             to: redirect_uri.to_owned(),
             error,
-            description,
+            description: description_text(description),
             state: client_state.map(str::to_owned),
             iss: state.issuer.clone(),
         }
@@ -225,6 +254,7 @@ async fn authorize(
                 &signed
             }
             Err(RequestObjectError::Invalid(d)) => {
+                let d = description_text(d);
                 tracing::info!(client.id = %client.id, oauth.error_description = %d, "request object refused");
                 return Err(fail_with_state(
                     outer.get("state"),
@@ -461,6 +491,20 @@ pub fn random_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_never_prints_the_client_state() {
+        let e = AuthorizeError::Redirect {
+            to: "https://rp.example/cb".into(),
+            error: "access_denied",
+            description: "no".into(),
+            state: Some("client-state-f00d".into()),
+            iss: "https://as.example".into(),
+        };
+        let debug = format!("{e:?}");
+        assert!(!debug.contains("client-state-f00d"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+    }
 
     #[test]
     fn prompt_values() {

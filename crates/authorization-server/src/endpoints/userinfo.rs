@@ -54,7 +54,7 @@ pub async fn userinfo(
     let token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request(
-                "send the token in one place only (RFC 6750 §2)",
+                "send the token in one place only (RFC 6750 section 2)",
             ))
         }
         (Some(t), None) | (None, Some(t)) => t,
