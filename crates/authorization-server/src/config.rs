@@ -482,6 +482,11 @@ impl Settings {
                 "access_token.ttl_seconds must be 1..=300 (CAMARA: short-lived tokens)".into(),
             ));
         }
+        if !(0..=60).contains(&self.client_assertion.leeway_seconds) {
+            return Err(ConfigError(
+                "client_assertion.leeway_seconds must be 0..=60 (clock skew, not a lifetime)".into(),
+            ));
+        }
         if !(1..=60).contains(&self.code.ttl_seconds) {
             return Err(ConfigError("code.ttl_seconds must be 1..=60".into()));
         }

@@ -49,14 +49,17 @@ impl AppState {
     }
 
     /// Remember a client-signed JWT's `jti` under `key` until it expires (`exp` plus the clock
-    /// leeway), in the shared store so every replica sees it. `Ok(false)`: already used.
+    /// leeway), in the shared store so every replica sees it. `Ok(false)`: already used. An
+    /// accepted JWT expires within the 300 s window; the TTL is capped there whatever `exp` says.
     pub async fn first_use_of_jti(
         &self,
         key: &str,
         exp: i64,
     ) -> Result<bool, nv_store::StoreError> {
         let leeway = self.settings.client_assertion.leeway_seconds;
-        let ttl = std::time::Duration::from_secs((exp - self.now() + leeway).max(1) as u64);
+        let window = crate::protocol::client_jwt::MAX_LIFETIME.saturating_add(leeway);
+        let remaining = exp.saturating_sub(self.now()).clamp(0, window);
+        let ttl = std::time::Duration::from_secs(remaining.saturating_add(leeway).max(1) as u64);
         self.store.put_if_absent(key, b"1", ttl).await
     }
 

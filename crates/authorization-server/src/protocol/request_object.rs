@@ -16,11 +16,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
-use crate::protocol::Params;
+use crate::protocol::{client_jwt, Params};
 use crate::state::{keys, AppState};
-
-/// CAMARA: `exp - iat` of a request object is at most 300 s.
-pub const MAX_LIFETIME: i64 = 300;
 
 /// The parameters that must be sent in both forms and agree.
 const MUST_MATCH: [&str; 4] = ["client_id", "response_type", "redirect_uri", "scope"];
@@ -104,6 +101,19 @@ pub async fn resolve(
             ClientJwsError::Invalid(_) => invalid("request object is malformed"),
         })?;
 
+    // RFC 9101 §10.8 and the CAMARA note: with a `sub`, a request object could pass for a client
+    // assertion (iss = sub = client_id) at the token endpoint. Refused here, and its `jti` spent
+    // as an assertion's too, so the same signed bytes cannot authenticate the client there.
+    if claims.sub.is_some() {
+        if let Some(jti) = claims.jti.as_deref().filter(|j| !j.is_empty()) {
+            let exp = claims.exp.unwrap_or(now);
+            state
+                .first_use_of_jti(&keys::assertion_jti(&client.id, jti), exp)
+                .await
+                .map_err(|e| RequestObjectError::Unavailable(e.to_string()))?;
+        }
+        return Err(invalid("request object must not contain sub"));
+    }
     check_claims(state, client, &claims, now)?;
     let params = parameters(&claims.params, outer)?;
 
@@ -130,11 +140,6 @@ fn check_claims(
     if c.iss.as_deref() != Some(client.id.as_str()) {
         return Err(invalid("request object iss must be the client_id"));
     }
-    // RFC 9101 §10.8 and the CAMARA note: with a `sub`, a request object could pass for a client
-    // assertion (iss = sub = client_id) at the token endpoint.
-    if c.sub.is_some() {
-        return Err(invalid("request object must not contain sub"));
-    }
     let authorization_endpoint = state.endpoint("/authorize");
     if !c
         .aud
@@ -150,19 +155,8 @@ fn check_claims(
     if c.jti.as_deref().is_none_or(str::is_empty) {
         return Err(invalid("request object has no jti"));
     }
-    if iat - leeway > now {
-        return Err(invalid("request object iat is later than its receipt"));
-    }
-    if exp - iat > MAX_LIFETIME {
-        return Err(invalid("request object lifetime (exp - iat) exceeds 300 s"));
-    }
-    if exp + leeway <= now {
-        return Err(invalid("request object has expired"));
-    }
-    if c.nbf.is_some_and(|nbf| nbf - leeway > now) {
-        return Err(invalid("request object is not valid yet (nbf)"));
-    }
-    Ok(())
+    client_jwt::check_times(exp, Some(iat), c.nbf, now, leeway)
+        .map_err(|e| invalid(e.describe("request object")))
 }
 
 /// The request's parameters: those of the object, after checking the ones that must match.

@@ -57,15 +57,76 @@ async fn assertions_for_the_issuer_or_the_token_endpoint_are_accepted() {
         200
     );
     let token_ep = app.url("/token");
-    assert_eq!(
-        with_assertion(
+    for aud in [json!(token_ep), json!([token_ep]), json!([issuer])] {
+        assert_eq!(
+            with_assertion(
+                &app,
+                &app.assertion(&edit(&app, |c| c["aud"] = aud.clone()))
+            )
+            .await
+            .status(),
+            200,
+            "{aud}"
+        );
+    }
+}
+
+/// An array that merely contains this server let an assertion made for several servers (any of
+/// which could replay it here) authenticate the client.
+#[tokio::test]
+async fn an_audience_array_naming_other_servers_is_refused() {
+    let app = spawn().await;
+    let token_ep = app.url("/token");
+    for aud in [
+        json!(["https://other-operator.example/token", token_ep]),
+        json!([app.base, token_ep]),
+        json!([]),
+    ] {
+        refused(
             &app,
-            &app.assertion(&edit(&app, |c| c["aud"] = json!(["x", token_ep])))
+            &app.assertion(&edit(&app, |c| c["aud"] = aud.clone())),
+            "aud",
         )
-        .await
-        .status(),
-        200
-    );
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_jwt_typed_as_another_kind_is_not_a_client_assertion() {
+    let app = spawn().await;
+    let claims = app.assertion_claims("rp-jwt");
+    for typ in ["oauth-authz-req+jwt", "at+jwt", "dpop+jwt"] {
+        let jwt = app.rp_key.sign_json(Some(typ), &claims).unwrap();
+        refused(&app, &jwt, "typ").await;
+    }
+    for typ in ["JWT", "client-authentication+jwt"] {
+        let jwt = app
+            .rp_key
+            .sign_json(Some(typ), &app.assertion_claims("rp-jwt"))
+            .unwrap();
+        assert_eq!(with_assertion(&app, &jwt).await.status(), 200, "{typ}");
+    }
+}
+
+/// `exp - iat` computed in plain i64 wrapped for these values, and the assertion was accepted.
+#[tokio::test]
+async fn time_claims_that_overflow_are_refused() {
+    let app = spawn().await;
+    refused(
+        &app,
+        &app.assertion(&edit(&app, |c| {
+            c["iat"] = json!(-(1i64 << 62));
+            c["exp"] = json!(i64::MAX - 1000);
+        })),
+        "300",
+    )
+    .await;
+    refused(
+        &app,
+        &app.assertion(&edit(&app, |c| c["iat"] = json!(i64::MIN))),
+        "300",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -125,7 +186,7 @@ async fn stale_far_future_or_overlong_assertions_are_refused() {
     refused(
         &app,
         &app.assertion(&edit(&app, |c| c["iat"] = json!(now + 120))),
-        "future",
+        "iat is later",
     )
     .await;
     refused(

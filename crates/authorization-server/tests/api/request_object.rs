@@ -189,6 +189,14 @@ async fn the_jwt_claims_are_checked() {
             "nbf",
             Box::new(move |c| drop(c.insert("nbf".into(), json!(now + 60)))),
         ),
+        // `exp - iat` wrapped in plain i64 arithmetic and let this through.
+        (
+            "300",
+            Box::new(move |c| {
+                c.insert("iat".into(), json!(-(1i64 << 62)));
+                c.insert("exp".into(), json!(i64::MAX - 1000));
+            }),
+        ),
     ];
     for (word, edit) in cases {
         let d = refused(&app, &with(&app, |c| edit(c))).await;
@@ -253,4 +261,34 @@ async fn a_client_without_keys_cannot_send_request_objects() {
     assert!(param(&pairs, "error_description")
         .unwrap()
         .contains("no keys"));
+}
+
+/// A request object with `sub` is refused, and its signed bytes cannot then authenticate the
+/// client at /token as a client assertion (iss = sub = client, aud = issuer fit both kinds).
+#[tokio::test]
+async fn a_refused_request_object_with_sub_cannot_be_replayed_as_a_client_assertion() {
+    let app = spawn().await;
+    let mut c = claims(&app);
+    c["sub"] = json!("rp-jwt");
+    c["aud"] = json!(app.base);
+    let jwt = app.rp_key.sign_json(Some("JWT"), &c).unwrap();
+    let d = refused(&app, &jwt).await;
+    assert!(d.contains("sub"), "{d}");
+
+    let code = app.code(&[]).await;
+    let resp = app
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP_REDIRECT),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &jwt),
+        ])
+        .await;
+    let (status, error, description) = TestApp::error_of(resp).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert!(description.contains("already used"), "{description}");
 }

@@ -21,8 +21,6 @@ use crate::protocol::Params;
 use crate::state::{keys, AppState};
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// ICM: assertions live at most 300 s.
-const MAX_ASSERTION_LIFETIME: i64 = 300;
 
 const BASIC_CHALLENGE: &str = "Basic realm=\"token\", charset=\"UTF-8\"";
 
@@ -208,6 +206,20 @@ async fn with_assertion(
     }
     // Algorithm allow-list before any key is touched (no `none`, no HMAC with a public key).
     let header = peek_jws_header(jwt).map_err(|_| invalid("client_assertion is not a JWS"))?;
+    // Explicit typing (RFC 8725 §3.11): a JWT typed as another kind, e.g. a request object
+    // (`oauth-authz-req+jwt`), is not a client assertion even when its claims would pass.
+    if let Some(typ) = header.token_type() {
+        let ok = [
+            "JWT",
+            "client-authentication+jwt",
+            "application/client-authentication+jwt",
+        ]
+        .iter()
+        .any(|t| typ.eq_ignore_ascii_case(t));
+        if !ok {
+            return Err(invalid("client_assertion typ is not a client assertion's"));
+        }
+    }
     let alg = header.algorithm().unwrap_or("");
     if !CLIENT_JWS_ALGS.iter().any(|a| a.name() == alg) {
         return Err(OAuthError::invalid_client(format!(
@@ -269,42 +281,27 @@ fn check_assertion_claims<'c>(
             "client_assertion iss and sub must both be the client_id",
         ));
     }
-    // ICM: aud is the issuer or the token endpoint (the profile recommends the endpoint URL).
+    // One audience value, the issuer or the token endpoint (the CAMARA profile recommends the
+    // endpoint URL). An array that merely contains it would accept an assertion made for several
+    // servers, which any of them could replay here (the 2025 OpenID Foundation disclosure on
+    // private_key_jwt audiences).
     let token_endpoint = state.token_endpoint();
-    let aud_ok = c
-        .aud
-        .as_ref()
-        .is_some_and(|a| a.contains(&state.issuer) || a.contains(&token_endpoint));
+    let aud_ok = match &c.aud {
+        Some(Audience::One(a)) => a == &state.issuer || a == &token_endpoint,
+        Some(Audience::Many(v)) => v.len() == 1 && (v[0] == state.issuer || v[0] == token_endpoint),
+        None => false,
+    };
     if !aud_ok {
         return Err(invalid(
-            "client_assertion aud must be the issuer or the token endpoint",
+            "client_assertion aud must be one value: the issuer or the token endpoint",
         ));
     }
     let exp = c
         .exp
         .ok_or_else(|| invalid("client_assertion has no exp"))?;
-    if exp + leeway <= now {
-        return Err(invalid("client_assertion has expired"));
-    }
-    // ICM: "rejected if the exp claim is more than 300 seconds later than the time of receipt".
-    if exp - now > MAX_ASSERTION_LIFETIME + leeway {
-        return Err(invalid(
-            "client_assertion exp is more than 300 s in the future",
-        ));
-    }
-    if let Some(iat) = c.iat {
-        if iat - leeway > now {
-            return Err(invalid("client_assertion iat is in the future"));
-        }
-        if exp - iat > MAX_ASSERTION_LIFETIME {
-            return Err(invalid(
-                "client_assertion lifetime (exp - iat) exceeds 300 s",
-            ));
-        }
-    }
-    if c.nbf.is_some_and(|nbf| nbf - leeway > now) {
-        return Err(invalid("client_assertion is not valid yet (nbf)"));
-    }
+    // ICM "Client Authentication": exp at most 300 s after receipt, exp - iat at most 300 s.
+    crate::protocol::client_jwt::check_times(exp, c.iat, c.nbf, now, leeway)
+        .map_err(|e| invalid(&e.describe("client_assertion")))?;
     let jti = c
         .jti
         .as_deref()
