@@ -8,16 +8,10 @@ use nv_token::keys::VerifyError;
 use nv_token::{SigningAlg, VerificationKeys};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::RwLock;
 
 use crate::config::{AuthMethod, ClientSettings, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
-
-/// How long a client's `jwks_uri` document is trusted before it is fetched again.
-const JWKS_CACHE_TTL: i64 = 300;
-/// At most one refetch per client in this interval when an assertion names an unknown `kid`, so a
-/// stream of forged assertions cannot turn this server into a request amplifier.
-const JWKS_REFRESH_MIN_INTERVAL: i64 = 10;
+use crate::remote::RemoteDocument;
 
 pub struct Client {
     pub id: String,
@@ -126,67 +120,15 @@ pub enum ClientKeys {
     Remote(RemoteJwks),
 }
 
-pub struct RemoteJwks {
-    uri: String,
-    /// The keys and when (the app clock, seconds) they were fetched.
-    cache: RwLock<Option<(Arc<VerificationKeys>, i64)>>,
-}
+/// A client's `jwks_uri`, cached with single flight, back-off and stale fallback
+/// ([`crate::remote`]).
+pub type RemoteJwks = RemoteDocument<VerificationKeys>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum JwksFetchError {
-    #[error("fetching the client's jwks_uri failed: {0}")]
-    Fetch(String),
-}
-
-impl RemoteJwks {
-    async fn fetch(
-        &self,
-        http: &reqwest::Client,
-        now: i64,
-    ) -> Result<Arc<VerificationKeys>, JwksFetchError> {
-        let doc: serde_json::Value = http
-            .get(&self.uri)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| JwksFetchError::Fetch(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| JwksFetchError::Fetch(e.to_string()))?;
-        let keys = Arc::new(
-            VerificationKeys::from_jwks(&doc).map_err(|e| JwksFetchError::Fetch(e.to_string()))?,
-        );
-        *self.cache.write().await = Some((keys.clone(), now));
-        Ok(keys)
-    }
-
-    /// Cached keys, fetched when absent or stale.
-    pub async fn get(
-        &self,
-        http: &reqwest::Client,
-        now: i64,
-    ) -> Result<Arc<VerificationKeys>, JwksFetchError> {
-        if let Some((keys, at)) = &*self.cache.read().await {
-            if now - at < JWKS_CACHE_TTL {
-                return Ok(keys.clone());
-            }
-        }
-        self.fetch(http, now).await
-    }
-
-    /// Fetch again because a `kid` was unknown, unless that happened very recently.
-    pub async fn refresh(
-        &self,
-        http: &reqwest::Client,
-        now: i64,
-    ) -> Result<Option<Arc<VerificationKeys>>, JwksFetchError> {
-        if let Some((_, at)) = &*self.cache.read().await {
-            if now - at < JWKS_REFRESH_MIN_INTERVAL {
-                return Ok(None);
-            }
-        }
-        self.fetch(http, now).await.map(Some)
-    }
+fn remote_jwks(uri: String) -> RemoteJwks {
+    RemoteDocument::new(
+        uri,
+        Box::new(|doc| VerificationKeys::from_jwks(doc).map_err(|e| e.to_string())),
+    )
 }
 
 pub struct ClientRegistry {
@@ -211,10 +153,7 @@ impl ClientRegistry {
                     VerificationKeys::from_jwks(&doc).map_err(|e| bad(&c.id, e))?,
                 ))
             } else if let Some(uri) = &c.jwks_uri {
-                ClientKeys::Remote(RemoteJwks {
-                    uri: uri.clone(),
-                    cache: RwLock::new(None),
-                })
+                ClientKeys::Remote(remote_jwks(uri.clone()))
             } else {
                 ClientKeys::None
             };

@@ -484,7 +484,8 @@ impl Settings {
         }
         if !(0..=60).contains(&self.client_assertion.leeway_seconds) {
             return Err(ConfigError(
-                "client_assertion.leeway_seconds must be 0..=60 (clock skew, not a lifetime)".into(),
+                "client_assertion.leeway_seconds must be 0..=60 (clock skew, not a lifetime)"
+                    .into(),
             ));
         }
         if !(1..=60).contains(&self.code.ttl_seconds) {

@@ -7,7 +7,8 @@
 //! - [`endpoints`]: one module per endpoint (`authorize`, `token/*`, `userinfo`, `discovery`, …);
 //! - [`network`]: client address (trusted proxies) and identity resolvers;
 //! - [`protocol`]: scopes, PKCE, `login_hint`, request parameters as types;
-//! - [`clients`], [`keys`], [`recipient`], [`subject`], [`state`], [`error`].
+//! - [`clients`], [`keys`], [`recipient`], [`remote`] (fetched key documents), [`subject`],
+//!   [`state`], [`error`].
 
 pub mod clients;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod network;
 pub mod protocol;
 pub mod recipient;
+pub mod remote;
 pub mod startup;
 pub mod state;
 pub mod subject;

@@ -417,10 +417,13 @@ impl TestApp {
 
 /// A JSON document served over real HTTP on port 0 (a client's or a resource server's JWKS),
 /// replaceable at runtime, counting how often it is fetched.
+/// Serves one JSON document (a JWKS) and counts requests; `Value::Null` answers 500 (a key host
+/// that is down), and `delay_ms` slows every answer.
 pub struct JsonServer {
     pub url: String,
     pub doc: Arc<std::sync::RwLock<Value>>,
     pub hits: Arc<std::sync::atomic::AtomicUsize>,
+    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl JsonServer {
@@ -428,14 +431,20 @@ impl JsonServer {
         use actix_web::{web, App, HttpResponse, HttpServer};
         let doc = Arc::new(std::sync::RwLock::new(doc));
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (d, h) = (doc.clone(), hits.clone());
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (d, h, w) = (doc.clone(), hits.clone(), delay_ms.clone());
         let server = HttpServer::new(move || {
-            let (d, h) = (d.clone(), h.clone());
+            let (d, h, w) = (d.clone(), h.clone(), w.clone());
             App::new().default_service(web::to(move || {
-                let (d, h) = (d.clone(), h.clone());
+                let (d, h, w) = (d.clone(), h.clone(), w.clone());
                 async move {
                     h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let wait = w.load(std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                     let body = d.read().unwrap().clone();
+                    if body.is_null() {
+                        return HttpResponse::InternalServerError().finish();
+                    }
                     HttpResponse::Ok().json(body)
                 }
             }))
@@ -445,7 +454,12 @@ impl JsonServer {
         .unwrap();
         let url = format!("http://{}/jwks", server.addrs()[0]);
         tokio::spawn(server.run());
-        Self { url, doc, hits }
+        Self {
+            url,
+            doc,
+            hits,
+            delay_ms,
+        }
     }
 
     pub fn hits(&self) -> usize {

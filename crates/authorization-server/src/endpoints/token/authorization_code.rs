@@ -146,7 +146,7 @@ async fn issue(
     };
     let recipient = state
         .recipient
-        .get(&state.http)
+        .get(&state.http, now)
         .await
         .map_err(OAuthError::temporarily_unavailable)?;
     if let Some(alg) = client.id_token_alg {
