@@ -4,7 +4,10 @@
 //! with `cty: JWT`. Only the resource server can read the MSISDN; only the authorization server
 //! could have written it.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use josekit::jwe::{self, JweHeader};
+use serde_json::{Map, Value};
 
 use crate::keys::{peek_jws_header, VerifyError};
 use crate::{
@@ -87,6 +90,9 @@ pub enum OpenError {
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// `crit` in the JWE (`"JWE"`) or the inner JWS (`"JWS"`) header.
+    #[error("the {0} header has crit, and no extension is understood")]
+    Critical(&'static str),
 }
 
 impl OpenError {
@@ -105,6 +111,17 @@ pub fn decrypt(
 ) -> Result<String, OpenError> {
     if token.bytes().filter(|b| *b == b'.').count() != 4 {
         return Err(OpenError::Malformed);
+    }
+    let header: Map<String, Value> = token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or(OpenError::Malformed)?;
+    // RFC 7516 §4.1.13, RFC 7515 §4.1.11: a `crit` the recipient does not understand must be
+    // refused, and the contract understands no extension (an empty or non-array one is malformed).
+    if header.contains_key("crit") {
+        return Err(OpenError::Critical("JWE"));
     }
     // The selector sees the header before any key is used: refuse what is not configured by
     // selecting no key, and remember why.
@@ -155,6 +172,10 @@ pub fn verify(
     policy: &OpenPolicy<'_>,
 ) -> Result<AccessTokenClaims, OpenError> {
     let header = peek_jws_header(jws).map_err(OpenError::Signature)?;
+    // RFC 7515 §4.1.11 again: josekit refuses names it does not know but accepts `"crit": []`.
+    if header.claim("crit").is_some() {
+        return Err(OpenError::Critical("JWS"));
+    }
     // RFC 9068 §4: the typ must be at+jwt (or application/at+jwt), so an ID token or any other JWT
     // signed by the same key cannot be replayed as an access token.
     let typ = header.token_type().map(str::to_owned);

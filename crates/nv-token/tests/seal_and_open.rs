@@ -2,9 +2,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use josekit::jwe::{self, JweHeader};
-use nv_token::seal::decrypt;
+use josekit::jwe::{self, JweEncrypter, JweHeader};
+use josekit::jwk::Jwk;
+use josekit::jws::{self, JwsHeader};
+use nv_token::keys::VerifyError;
+use nv_token::seal::{decrypt, verify};
 use nv_token::*;
+use serde_json::json;
 
 const ISS: &str = "https://as.example";
 const AUD: &str = "https://rs.example";
@@ -12,24 +16,42 @@ const NOW: i64 = 1_800_000_000;
 
 struct Fixture {
     signer: SigningKey,
+    /// The signer's private JWK, for inner JWSs with headers `SigningKey` does not write.
+    signer_jwk: Jwk,
     signing: SigningKeys,
     recipient: EncryptionKey,
+    /// What `recipient` encrypts to: the public JWK, or the shared secret for `dir`.
+    recipient_jwk: Jwk,
+    alg: EncryptionAlg,
     decryption: DecryptionKeys,
 }
 
 fn fixture(sig: SigningAlg, enc: EncryptionAlg) -> Fixture {
+    fixture_with(sig, enc, enc.generate().unwrap())
+}
+
+fn fixture_with(sig: SigningAlg, enc: EncryptionAlg, dec_private: Jwk) -> Fixture {
     let (signer, private) = SigningKey::generate(sig).unwrap();
     let signing = SigningKeys::new(vec![SigningKey::from_jwk(&private, None).unwrap()]).unwrap();
-    let dec_private = enc.generate().unwrap();
     let decryption = DecryptionKeys::from_jwks(std::slice::from_ref(&dec_private)).unwrap();
-    let recipient = match enc {
-        EncryptionAlg::Dir => EncryptionKey::from_jwk(&dec_private, None).unwrap(),
-        _ => EncryptionKey::from_jwks(&decryption.public_jwks()).unwrap(),
+    let recipient_jwk = match enc {
+        EncryptionAlg::Dir => dec_private,
+        _ => Jwk::from_map(
+            decryption.public_jwks()["keys"][0]
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap(),
     };
+    let recipient = EncryptionKey::from_jwk(&recipient_jwk, None).unwrap();
     Fixture {
         signer,
+        signer_jwk: private,
         signing,
         recipient,
+        recipient_jwk,
+        alg: enc,
         decryption,
     }
 }
@@ -334,4 +356,143 @@ fn garbage_is_malformed_not_a_panic() {
     ] {
         assert!(open_with(&f, junk, &policy(NOW)).is_err(), "{junk}");
     }
+}
+
+// Tampering with the compact serialisation: headers the contract does not implement, segments
+// whose length the algorithms fix, encodings that are not canonical.
+
+fn encrypter(f: &Fixture) -> Box<dyn JweEncrypter> {
+    let jwk = &f.recipient_jwk;
+    match f.alg {
+        EncryptionAlg::RsaOaep256 => Box::new(jwe::RSA_OAEP_256.encrypter_from_jwk(jwk).unwrap()),
+        EncryptionAlg::EcdhEsA256kw => {
+            Box::new(jwe::ECDH_ES_A256KW.encrypter_from_jwk(jwk).unwrap())
+        }
+        EncryptionAlg::Dir => Box::new(jwe::Dir.encrypter_from_jwk(jwk).unwrap()),
+    }
+}
+
+/// A genuine token whose JWE header `edit` changes before encryption, so the tag covers it.
+fn seal_with_jwe_header(
+    f: &Fixture,
+    content: ContentEncryption,
+    edit: impl FnOnce(&mut JweHeader),
+) -> String {
+    let jws = f.signer.sign_json(Some("at+jwt"), &claims()).unwrap();
+    let mut header = JweHeader::new();
+    header.set_content_encryption(content.name());
+    header.set_content_type("JWT");
+    header.set_key_id(f.recipient.kid());
+    edit(&mut header);
+    jwe::serialize_compact(jws.as_bytes(), &header, &*encrypter(f)).unwrap()
+}
+
+/// `token` with segment `index` (0 header, 1 encrypted key, 2 IV, 3 ciphertext, 4 tag) replaced.
+fn with_raw_segment(token: &str, index: usize, segment: &str) -> String {
+    let mut parts: Vec<&str> = token.split('.').collect();
+    parts[index] = segment;
+    parts.join(".")
+}
+
+/// `token` with the decoded bytes of segment `index` changed by `edit`.
+fn with_segment(token: &str, index: usize, edit: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut bytes = URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(index).unwrap())
+        .unwrap();
+    edit(&mut bytes);
+    with_raw_segment(token, index, &URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// `token` with its JWE header rewritten (the tag no longer matches, which must not matter).
+fn with_jwe_header(
+    token: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> String {
+    with_segment(token, 0, |bytes| {
+        let mut header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(bytes).unwrap();
+        edit(&mut header);
+        *bytes = serde_json::to_vec(&header).unwrap();
+    })
+}
+
+#[test]
+fn decrypt_refuses_a_jwe_with_a_crit_header() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    // Encrypted with the header, so everything else about these tokens is genuine.
+    for crit in [json!(["urn:example:must-understand"]), json!([])] {
+        let token = seal_with_jwe_header(&f, ContentEncryption::A256GCM, |h| {
+            h.set_claim("crit", Some(crit.clone())).unwrap();
+            h.set_claim("urn:example:must-understand", Some(json!(true)))
+                .unwrap();
+        });
+        assert_eq!(
+            decrypt(&token, &f.decryption, &policy(NOW)).unwrap_err(),
+            OpenError::Critical("JWE"),
+            "{crit}"
+        );
+    }
+    // Not even a list of names: refused the same way, before anything else is looked at.
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    for crit in [
+        json!("urn:example:must-understand"),
+        json!({}),
+        json!(null),
+        json!([1]),
+        json!(false),
+    ] {
+        let tampered = with_jwe_header(&token, |h| {
+            h.insert("crit".into(), crit.clone());
+        });
+        assert_eq!(
+            open_with(&f, &tampered, &policy(NOW)).unwrap_err(),
+            OpenError::Critical("JWE"),
+            "{crit}"
+        );
+    }
+}
+
+#[test]
+fn verify_refuses_an_inner_jws_with_a_crit_header() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    let signer = jws::ES256.signer_from_jwk(&f.signer_jwk).unwrap();
+    let payload = serde_json::to_vec(&claims()).unwrap();
+    for crit in [json!(["urn:example:must-understand"]), json!([])] {
+        let mut header = JwsHeader::new();
+        header.set_token_type("at+jwt");
+        header.set_key_id(f.signer.kid());
+        header.set_claim("crit", Some(crit.clone())).unwrap();
+        header
+            .set_claim("urn:example:must-understand", Some(json!(true)))
+            .unwrap();
+        let inner = jws::serialize_compact(&payload, &header, &signer).unwrap();
+        assert_eq!(
+            verify(&inner, &f.signing.verification_keys(), &policy(NOW)).unwrap_err(),
+            OpenError::Critical("JWS"),
+            "{crit}"
+        );
+        assert_eq!(
+            open_with(&f, &encrypt_raw(&f, &inner), &policy(NOW)).unwrap_err(),
+            OpenError::Critical("JWS"),
+            "{crit} inside a genuine JWE"
+        );
+    }
+    // A `crit` that is not an array of names does not even parse as a JWS header.
+    let inner = f.signer.sign_json(Some("at+jwt"), &claims()).unwrap();
+    let tampered = with_segment(&inner, 0, |bytes| {
+        let mut header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(bytes).unwrap();
+        header.insert("crit".into(), json!("urn:example:must-understand"));
+        *bytes = serde_json::to_vec(&header).unwrap();
+    });
+    assert_eq!(
+        verify(&tampered, &f.signing.verification_keys(), &policy(NOW)).unwrap_err(),
+        OpenError::Signature(VerifyError::Malformed)
+    );
 }

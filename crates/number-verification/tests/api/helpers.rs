@@ -61,13 +61,15 @@ impl Drop for TempDir {
 pub struct FakeAs {
     pub issuer: String,
     signer: Mutex<Arc<SigningKey>>,
+    /// The signer's private JWK, for inner JWSs with headers `SigningKey` does not write.
+    signer_jwk: Mutex<Jwk>,
     jwks: Arc<Mutex<Value>>,
     pub jwks_fetches: Arc<AtomicUsize>,
 }
 
 impl FakeAs {
     pub async fn start() -> FakeAs {
-        let (signer, _) = SigningKey::generate(SigningAlg::ES256).expect("signing key");
+        let (signer, private) = SigningKey::generate(SigningAlg::ES256).expect("signing key");
         let jwks = Arc::new(Mutex::new(
             json!({ "keys": [signer.public_jwk().as_ref()] }),
         ));
@@ -114,6 +116,7 @@ impl FakeAs {
         FakeAs {
             issuer,
             signer: Mutex::new(Arc::new(signer)),
+            signer_jwk: Mutex::new(private),
             jwks,
             jwks_fetches: fetches,
         }
@@ -123,16 +126,22 @@ impl FakeAs {
         self.signer.lock().unwrap().clone()
     }
 
+    /// The current signing key as a private JWK (ES256).
+    pub fn signer_jwk(&self) -> Jwk {
+        self.signer_jwk.lock().unwrap().clone()
+    }
+
     pub fn jwks(&self) -> Value {
         self.jwks.lock().unwrap().clone()
     }
 
     /// Key rotation: a new signing key, published alone.
     pub fn rotate(&self) -> String {
-        let (signer, _) = SigningKey::generate(SigningAlg::ES256).expect("signing key");
+        let (signer, private) = SigningKey::generate(SigningAlg::ES256).expect("signing key");
         *self.jwks.lock().unwrap() = json!({ "keys": [signer.public_jwk().as_ref()] });
         let kid = signer.kid().to_owned();
         *self.signer.lock().unwrap() = Arc::new(signer);
+        *self.signer_jwk.lock().unwrap() = private;
         kid
     }
 
@@ -339,6 +348,15 @@ impl TestApp {
 
     /// Encrypt any payload to this server's key as a nested JWT (RSA-OAEP-256 + A256GCM).
     pub fn encrypt_raw(&self, inner: &str) -> String {
+        self.encrypt_raw_with(inner, |_| {})
+    }
+
+    /// [`Self::encrypt_raw`] with a JWE header that `edit` may change before encryption.
+    pub fn encrypt_raw_with(
+        &self,
+        inner: &str,
+        edit: impl FnOnce(&mut josekit::jwe::JweHeader),
+    ) -> String {
         let jwk = Jwk::from_map(
             self.public_jwks["keys"][0]
                 .as_object()
@@ -350,6 +368,7 @@ impl TestApp {
         header.set_content_encryption("A256GCM");
         header.set_content_type("JWT");
         header.set_key_id(self.recipient.kid());
+        edit(&mut header);
         let encrypter = josekit::jwe::RSA_OAEP_256.encrypter_from_jwk(&jwk).unwrap();
         josekit::jwe::serialize_compact(inner.as_bytes(), &header, &encrypter).unwrap()
     }

@@ -533,3 +533,72 @@ async fn a_key_withdrawn_by_the_authorization_server_stops_working_once_the_cach
         "the new key works"
     );
 }
+
+/// `token` with the decoded bytes of segment `index` (0 header … 4 tag) changed by `edit`.
+fn with_segment(token: &str, index: usize, edit: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut bytes = URL_SAFE_NO_PAD.decode(&parts[index]).unwrap();
+    edit(&mut bytes);
+    parts[index] = URL_SAFE_NO_PAD.encode(&bytes);
+    parts.join(".")
+}
+
+/// `token` with one member of its JWE header set (`None`: removed); the tag no longer matches.
+fn with_jwe_header_member(token: &str, name: &str, value: Option<serde_json::Value>) -> String {
+    with_segment(token, 0, |bytes| {
+        let mut header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(bytes).unwrap();
+        match value {
+            Some(v) => header.insert(name.to_owned(), v),
+            None => header.remove(name),
+        };
+        *bytes = serde_json::to_vec(&header).unwrap();
+    })
+}
+
+#[tokio::test]
+async fn verify_rejects_a_jwe_with_a_crit_header() {
+    let app = TestApp::spawn().await;
+    for crit in [json!(["urn:example:must-understand"]), json!([])] {
+        let inner = app
+            .auth
+            .signer()
+            .sign_json(Some("at+jwt"), &app.claims())
+            .unwrap();
+        let token = app.encrypt_raw_with(&inner, |h| {
+            h.set_claim("crit", Some(crit.clone())).unwrap();
+            h.set_claim("urn:example:must-understand", Some(json!(true)))
+                .unwrap();
+        });
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+    for crit in [json!("urn:example:must-understand"), json!({})] {
+        let token = with_jwe_header_member(&app.token(), "crit", Some(crit));
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+}
+
+#[tokio::test]
+async fn verify_rejects_an_inner_jws_with_a_crit_header() {
+    let app = TestApp::spawn().await;
+    let signer = josekit::jws::ES256
+        .signer_from_jwk(&app.auth.signer_jwk())
+        .unwrap();
+    for crit in [json!(["urn:example:must-understand"]), json!([])] {
+        let mut header = josekit::jws::JwsHeader::new();
+        header.set_token_type("at+jwt");
+        header.set_key_id(app.auth.signer().kid());
+        header.set_claim("crit", Some(crit)).unwrap();
+        header
+            .set_claim("urn:example:must-understand", Some(json!(true)))
+            .unwrap();
+        let inner = josekit::jws::serialize_compact(
+            &serde_json::to_vec(&app.claims()).unwrap(),
+            &header,
+            &signer,
+        )
+        .unwrap();
+        assert_unauthenticated(verify(&app, &app.encrypt_raw(&inner)).await).await;
+    }
+}
