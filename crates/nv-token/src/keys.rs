@@ -185,6 +185,9 @@ pub enum ContentEncryption {
 }
 
 impl ContentEncryption {
+    pub const ALL: [ContentEncryption; 2] =
+        [ContentEncryption::A256GCM, ContentEncryption::A128GCM];
+
     pub fn name(self) -> &'static str {
         match self {
             ContentEncryption::A256GCM => "A256GCM",

@@ -20,7 +20,7 @@ pub use keys::{
     SigningKey, SigningKeys, VerificationKeys,
 };
 pub use phone::{HashedPhoneNumber, PhoneNumber, PhoneNumberError};
-pub use seal::{open, seal, OpenError, OpenPolicy, SealError};
+pub use seal::{open, seal, JweSegment, OpenError, OpenPolicy, SealError};
 
 /// A random (version 4) UUID for identifiers that must be unique but are not secrets: token
 /// `jti`s, request and correlation ids. From the thread-local CSPRNG (reseeded from the OS),

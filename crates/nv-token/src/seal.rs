@@ -93,6 +93,26 @@ pub enum OpenError {
     /// `crit` in the JWE (`"JWE"`) or the inner JWS (`"JWS"`) header.
     #[error("the {0} header has crit, and no extension is understood")]
     Critical(&'static str),
+    #[error("the JWE {0} has the wrong length for its algorithm")]
+    BadLength(JweSegment),
+}
+
+/// The parts of a compact JWE (RFC 7516 §7.1) whose length its `alg` and `enc` fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JweSegment {
+    EncryptedKey,
+    InitializationVector,
+    AuthenticationTag,
+}
+
+impl std::fmt::Display for JweSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JweSegment::EncryptedKey => "encrypted key",
+            JweSegment::InitializationVector => "initialization vector",
+            JweSegment::AuthenticationTag => "authentication tag",
+        })
+    }
 }
 
 impl OpenError {
@@ -109,53 +129,67 @@ pub fn decrypt(
     keys: &DecryptionKeys,
     policy: &OpenPolicy<'_>,
 ) -> Result<String, OpenError> {
-    if token.bytes().filter(|b| *b == b'.').count() != 4 {
+    let mut parts = token.split('.');
+    let (Some(header), Some(encrypted_key), Some(iv), Some(ciphertext), Some(tag), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(OpenError::Malformed);
-    }
-    let header: Map<String, Value> = token
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|h| serde_json::from_slice(&h).ok())
-        .ok_or(OpenError::Malformed)?;
+    };
+    // Canonical base64url only (RFC 7515 §2: no padding; RFC 4648 §3.5: no stray bits), so every
+    // token has one spelling and the lengths below are those of what josekit will decode.
+    let decode = |segment: &str| {
+        URL_SAFE_NO_PAD
+            .decode(segment)
+            .map_err(|_| OpenError::Malformed)
+    };
+    let header: Map<String, Value> =
+        serde_json::from_slice(&decode(header)?).map_err(|_| OpenError::Malformed)?;
+    let (iv, tag) = (decode(iv)?, decode(tag)?);
+    decode(encrypted_key)?;
+    decode(ciphertext)?;
     // RFC 7516 §4.1.13, RFC 7515 §4.1.11: a `crit` the recipient does not understand must be
     // refused, and the contract understands no extension (an empty or non-array one is malformed).
     if header.contains_key("crit") {
         return Err(OpenError::Critical("JWE"));
     }
-    // The selector sees the header before any key is used: refuse what is not configured by
-    // selecting no key, and remember why.
-    let outcome = std::cell::Cell::new(None::<OpenError>);
-    let result = jwe::deserialize_compact_with_selector(token, |header| {
-        let alg = header.algorithm().unwrap_or("");
-        if !policy.key_management.iter().any(|a| a.name() == alg) {
-            outcome.set(Some(OpenError::AlgorithmNotAllowed(alg.to_owned())));
-            return Ok(None);
-        }
-        let enc = header.content_encryption().unwrap_or("");
-        if !policy.content.iter().any(|c| c.name() == enc) {
-            outcome.set(Some(OpenError::AlgorithmNotAllowed(enc.to_owned())));
-            return Ok(None);
-        }
-        if header.claim("zip").is_some() {
-            // Compression before encryption leaks plaintext length; nobody should send it.
-            outcome.set(Some(OpenError::AlgorithmNotAllowed("zip".into())));
-            return Ok(None);
-        }
-        match keys.find(header.key_id(), alg) {
-            Some(d) => Ok(Some(d)),
-            None => {
-                outcome.set(Some(OpenError::UnknownDecryptionKey(
-                    header.key_id().map(str::to_owned),
-                )));
-                Ok(None)
-            }
-        }
-    });
-    let (payload, header) = match result {
-        Ok(ok) => ok,
-        Err(_) => return Err(outcome.take().unwrap_or(OpenError::Decrypt)),
+    let header = JweHeader::from_map(header).map_err(|_| OpenError::Malformed)?;
+    // Refuse what is not configured before any key is used.
+    let alg = header.algorithm().unwrap_or("");
+    if !policy.key_management.iter().any(|a| a.name() == alg) {
+        return Err(OpenError::AlgorithmNotAllowed(alg.to_owned()));
+    }
+    let enc = header.content_encryption().unwrap_or("");
+    let Some(content) = policy.content.iter().copied().find(|c| c.name() == enc) else {
+        return Err(OpenError::AlgorithmNotAllowed(enc.to_owned()));
     };
+    if header.claim("zip").is_some() {
+        // Compression before encryption leaks plaintext length; nobody should send it.
+        return Err(OpenError::AlgorithmNotAllowed("zip".into()));
+    }
+    let key = keys
+        .find(header.key_id(), alg)
+        .ok_or_else(|| OpenError::UnknownDecryptionKey(header.key_id().map(str::to_owned)))?;
+
+    // The lengths the algorithms fix, all checked here, before josekit trusts them.
+    // RFC 7518 §5.3: AES-GCM has a 96-bit IV and a 128-bit tag. OpenSSL checks a shorter tag as
+    // far as it goes (a 1-byte one is forged in 256 tries); the openssl crate panics on no IV.
+    let (iv_len, tag_len) = match content {
+        ContentEncryption::A256GCM | ContentEncryption::A128GCM => (12, 16),
+    };
+    if iv.len() != iv_len {
+        return Err(OpenError::BadLength(JweSegment::InitializationVector));
+    }
+    if tag.len() != tag_len {
+        return Err(OpenError::BadLength(JweSegment::AuthenticationTag));
+    }
+
+    let (payload, header) = jwe::deserialize_compact_with_selector(token, |_| Ok(Some(key)))
+        .map_err(|_| OpenError::Decrypt)?;
     if !header
         .content_type()
         .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))

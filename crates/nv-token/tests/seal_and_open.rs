@@ -56,6 +56,18 @@ fn fixture_with(sig: SigningAlg, enc: EncryptionAlg, dec_private: Jwk) -> Fixtur
     }
 }
 
+/// A `dir` key of the size `content` needs (`EncryptionAlg::Dir.generate` makes 256-bit keys).
+fn dir_key(content: ContentEncryption) -> Jwk {
+    let len = match content {
+        ContentEncryption::A256GCM => 32,
+        ContentEncryption::A128GCM => 16,
+    };
+    let mut jwk = Jwk::generate_oct_key(len).unwrap();
+    jwk.set_algorithm("dir");
+    jwk.set_key_use("enc");
+    jwk
+}
+
 fn claims() -> AccessTokenClaims {
     AccessTokenClaims {
         iss: ISS.into(),
@@ -85,6 +97,15 @@ fn policy(now: i64) -> OpenPolicy<'static> {
     }
 }
 
+/// Every key-management and content-encryption algorithm the crate supports.
+fn any_algorithm(now: i64) -> OpenPolicy<'static> {
+    OpenPolicy {
+        key_management: &EncryptionAlg::ALL,
+        content: &ContentEncryption::ALL,
+        ..policy(now)
+    }
+}
+
 fn open_with(f: &Fixture, token: &str, p: &OpenPolicy<'_>) -> Result<AccessTokenClaims, OpenError> {
     open(token, &f.decryption, &f.signing.verification_keys(), p)
 }
@@ -93,23 +114,18 @@ fn open_with(f: &Fixture, token: &str, p: &OpenPolicy<'_>) -> Result<AccessToken
 fn every_algorithm_pair_round_trips() {
     for sig in SigningAlg::ALL {
         for enc in EncryptionAlg::ALL {
-            let f = fixture(sig, enc);
-            let token = seal(
-                &claims(),
-                &f.signer,
-                &f.recipient,
-                ContentEncryption::A256GCM,
-            )
-            .unwrap();
-            let p = OpenPolicy {
-                key_management: &EncryptionAlg::ALL,
-                ..policy(NOW)
-            };
-            assert_eq!(
-                open_with(&f, &token, &p).unwrap(),
-                claims(),
-                "{sig:?} {enc:?}"
-            );
+            for content in ContentEncryption::ALL {
+                let f = match enc {
+                    EncryptionAlg::Dir => fixture_with(sig, enc, dir_key(content)),
+                    _ => fixture(sig, enc),
+                };
+                let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+                assert_eq!(
+                    open_with(&f, &token, &any_algorithm(NOW)).unwrap(),
+                    claims(),
+                    "{sig:?} {enc:?} {content:?}"
+                );
+            }
         }
     }
 }
@@ -403,6 +419,18 @@ fn with_segment(token: &str, index: usize, edit: impl FnOnce(&mut Vec<u8>)) -> S
     with_raw_segment(token, index, &URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// `token` with segment `index` cut or zero-extended to `len` bytes.
+fn with_segment_len(token: &str, index: usize, len: usize) -> String {
+    with_segment(token, index, |bytes| bytes.resize(len, 0))
+}
+
+fn segment_len(token: &str, index: usize) -> usize {
+    URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(index).unwrap())
+        .unwrap()
+        .len()
+}
+
 /// `token` with its JWE header rewritten (the tag no longer matches, which must not matter).
 fn with_jwe_header(
     token: &str,
@@ -414,6 +442,21 @@ fn with_jwe_header(
         edit(&mut header);
         *bytes = serde_json::to_vec(&header).unwrap();
     })
+}
+
+/// One fixture per supported (`alg`, `enc`) pair, signing with ES256 (quick to generate).
+fn every_pair() -> Vec<(Fixture, ContentEncryption)> {
+    let mut out = Vec::new();
+    for enc in EncryptionAlg::ALL {
+        for content in ContentEncryption::ALL {
+            let f = match enc {
+                EncryptionAlg::Dir => fixture_with(SigningAlg::ES256, enc, dir_key(content)),
+                _ => fixture(SigningAlg::ES256, enc),
+            };
+            out.push((f, content));
+        }
+    }
+    out
 }
 
 #[test]
@@ -495,4 +538,76 @@ fn verify_refuses_an_inner_jws_with_a_crit_header() {
         verify(&tampered, &f.signing.verification_keys(), &policy(NOW)).unwrap_err(),
         OpenError::Signature(VerifyError::Malformed)
     );
+}
+
+#[test]
+fn decrypt_refuses_an_authentication_tag_that_is_not_128_bits() {
+    for (f, content) in every_pair() {
+        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        assert_eq!(segment_len(&token, 4), 16);
+        // A prefix of the real tag: OpenSSL compares only what it is given.
+        for len in [1, 4, 15, 17, 0, 32] {
+            assert_eq!(
+                open_with(&f, &with_segment_len(&token, 4, len), &any_algorithm(NOW)).unwrap_err(),
+                OpenError::BadLength(JweSegment::AuthenticationTag),
+                "{:?} {content:?}, a {len}-byte tag",
+                f.alg
+            );
+        }
+        assert!(open_with(&f, &token, &any_algorithm(NOW)).is_ok());
+    }
+}
+
+#[test]
+fn decrypt_refuses_an_initialization_vector_that_is_not_96_bits() {
+    for (f, content) in every_pair() {
+        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        assert_eq!(segment_len(&token, 2), 12);
+        for len in [11, 13, 1, 16, 0] {
+            assert_eq!(
+                open_with(&f, &with_segment_len(&token, 2, len), &any_algorithm(NOW)).unwrap_err(),
+                OpenError::BadLength(JweSegment::InitializationVector),
+                "{:?} {content:?}, a {len}-byte IV",
+                f.alg
+            );
+        }
+    }
+}
+
+#[test]
+fn decrypt_refuses_non_canonical_base64url_in_any_segment() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for index in 0..5 {
+        let segment = token.split('.').nth(index).unwrap();
+        let mut variants = vec![
+            format!("{segment}="),
+            format!("{segment}=="),
+            format!("+{}", &segment[1..]),
+            format!("/{}", &segment[1..]),
+            format!("~{}", &segment[1..]),
+        ];
+        // Bits after the last whole byte must be zero (RFC 4648 §3.5).
+        if segment.len() % 4 != 0 {
+            let last = segment.as_bytes()[segment.len() - 1];
+            let value = alphabet.iter().position(|c| *c == last).unwrap();
+            let stray = alphabet[value | 1] as char;
+            variants.push(format!("{}{stray}", &segment[..segment.len() - 1]));
+        }
+        for variant in variants {
+            assert_eq!(
+                open_with(&f, &with_raw_segment(&token, index, &variant), &policy(NOW))
+                    .unwrap_err(),
+                OpenError::Malformed,
+                "segment {index}: {variant}"
+            );
+        }
+    }
 }

@@ -543,6 +543,11 @@ fn with_segment(token: &str, index: usize, edit: impl FnOnce(&mut Vec<u8>)) -> S
     parts.join(".")
 }
 
+/// `token` with segment `index` cut or zero-extended to `len` bytes.
+fn with_segment_len(token: &str, index: usize, len: usize) -> String {
+    with_segment(token, index, |bytes| bytes.resize(len, 0))
+}
+
 /// `token` with one member of its JWE header set (`None`: removed); the tag no longer matches.
 fn with_jwe_header_member(token: &str, name: &str, value: Option<serde_json::Value>) -> String {
     with_segment(token, 0, |bytes| {
@@ -600,5 +605,39 @@ async fn verify_rejects_an_inner_jws_with_a_crit_header() {
         )
         .unwrap();
         assert_unauthenticated(verify(&app, &app.encrypt_raw(&inner)).await).await;
+    }
+}
+
+#[tokio::test]
+async fn verify_rejects_a_jwe_whose_authentication_tag_is_not_128_bits() {
+    let app = TestApp::spawn().await;
+    // A prefix of the genuine tag: a 1-byte tag would be forged in 256 tries.
+    for len in [1, 4, 15, 17] {
+        let token = with_segment_len(&app.token(), 4, len);
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+}
+
+#[tokio::test]
+async fn verify_rejects_a_jwe_whose_initialization_vector_is_not_96_bits() {
+    let app = TestApp::spawn().await;
+    // An empty IV made OpenSSL's binding panic: a 500, not a 401.
+    for len in [11, 13, 0] {
+        let token = with_segment_len(&app.token(), 2, len);
+        let response = verify(&app, &token).await;
+        assert_eq!(response.status(), 401, "a {len}-byte IV");
+        assert_unauthenticated(response).await;
+    }
+}
+
+#[tokio::test]
+async fn verify_rejects_non_canonical_base64url_in_a_jwe_segment() {
+    let app = TestApp::spawn().await;
+    for index in 0..5 {
+        let token = app.token();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let padded = format!("{}=", parts[index]);
+        parts[index] = &padded;
+        assert_unauthenticated(verify(&app, &parts.join(".")).await).await;
     }
 }
