@@ -615,12 +615,35 @@ impl EncryptionKey {
     }
 }
 
-struct DecryptionKey {
+pub(crate) struct DecryptionKey {
     kid: String,
     alg: EncryptionAlg,
     decrypter: Box<dyn JweDecrypter>,
     /// Published in the resource server's JWKS; `None` for `dir` (a shared secret is never published).
     public: Option<Jwk>,
+    /// The modulus length in bytes of an RSA key, which every RSAES ciphertext to it has.
+    rsa_modulus_len: Option<usize>,
+}
+
+impl DecryptionKey {
+    pub(crate) fn decrypter(&self) -> &dyn JweDecrypter {
+        &*self.decrypter
+    }
+
+    pub(crate) fn rsa_modulus_len(&self) -> Option<usize> {
+        self.rsa_modulus_len
+    }
+}
+
+/// The length in bytes of an RSA JWK's modulus `n`.
+fn rsa_modulus_len(jwk: &Jwk) -> Result<usize, KeyError> {
+    let n = jwk
+        .parameter("n")
+        .and_then(Value::as_str)
+        .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
+        .ok_or_else(|| KeyError::Invalid("the RSA JWK has no valid `n`".into()))?;
+    // RFC 7518 §6.3.1.1 forbids leading zero octets, but some libraries write one.
+    Ok(n.iter().skip_while(|b| **b == 0).count())
 }
 
 /// The resource server's private decryption keys: the first is the one it asks to be encrypted to,
@@ -650,6 +673,10 @@ impl DecryptionKeys {
             let mut with_kid = jwk.clone();
             with_kid.set_key_id(kid.clone());
             let decrypter = alg.decrypter(&with_kid).map_err(crypto)?;
+            let rsa_modulus_len = match alg {
+                EncryptionAlg::RsaOaep256 => Some(rsa_modulus_len(jwk)?),
+                EncryptionAlg::EcdhEsA256kw | EncryptionAlg::Dir => None,
+            };
             let public = match alg {
                 EncryptionAlg::Dir => None,
                 _ => {
@@ -664,6 +691,7 @@ impl DecryptionKeys {
                 alg,
                 decrypter,
                 public,
+                rsa_modulus_len,
             });
         }
         if keys.is_empty() {
@@ -679,12 +707,11 @@ impl DecryptionKeys {
         json!({ "keys": self.keys.iter().filter_map(|k| k.public.as_ref()).map(|j| Value::Object(j.as_ref().clone())).collect::<Vec<_>>() })
     }
 
-    pub(crate) fn find(&self, kid: Option<&str>, alg: &str) -> Option<&dyn JweDecrypter> {
+    pub(crate) fn find(&self, kid: Option<&str>, alg: EncryptionAlg) -> Option<&DecryptionKey> {
         self.keys
             .iter()
-            .filter(|k| k.alg.name() == alg)
+            .filter(|k| k.alg == alg)
             .find(|k| kid.is_none_or(|kid| kid == k.kid))
-            .map(|k| &*k.decrypter)
     }
 
     pub fn algorithms(&self) -> Vec<EncryptionAlg> {

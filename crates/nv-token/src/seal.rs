@@ -149,8 +149,7 @@ pub fn decrypt(
     };
     let header: Map<String, Value> =
         serde_json::from_slice(&decode(header)?).map_err(|_| OpenError::Malformed)?;
-    let (iv, tag) = (decode(iv)?, decode(tag)?);
-    decode(encrypted_key)?;
+    let (encrypted_key, iv, tag) = (decode(encrypted_key)?, decode(iv)?, decode(tag)?);
     decode(ciphertext)?;
     // RFC 7516 §4.1.13, RFC 7515 §4.1.11: a `crit` the recipient does not understand must be
     // refused, and the contract understands no extension (an empty or non-array one is malformed).
@@ -159,10 +158,15 @@ pub fn decrypt(
     }
     let header = JweHeader::from_map(header).map_err(|_| OpenError::Malformed)?;
     // Refuse what is not configured before any key is used.
-    let alg = header.algorithm().unwrap_or("");
-    if !policy.key_management.iter().any(|a| a.name() == alg) {
-        return Err(OpenError::AlgorithmNotAllowed(alg.to_owned()));
-    }
+    let alg_name = header.algorithm().unwrap_or("");
+    let Some(alg) = policy
+        .key_management
+        .iter()
+        .copied()
+        .find(|a| a.name() == alg_name)
+    else {
+        return Err(OpenError::AlgorithmNotAllowed(alg_name.to_owned()));
+    };
     let enc = header.content_encryption().unwrap_or("");
     let Some(content) = policy.content.iter().copied().find(|c| c.name() == enc) else {
         return Err(OpenError::AlgorithmNotAllowed(enc.to_owned()));
@@ -176,6 +180,22 @@ pub fn decrypt(
         .ok_or_else(|| OpenError::UnknownDecryptionKey(header.key_id().map(str::to_owned)))?;
 
     // The lengths the algorithms fix, all checked here, before josekit trusts them.
+    let content_key_len = match content {
+        ContentEncryption::A256GCM => 32,
+        ContentEncryption::A128GCM => 16,
+    };
+    let encrypted_key_len = match alg {
+        // RFC 8017 §7.1.2: an RSAES-OAEP ciphertext is exactly as long as the modulus.
+        EncryptionAlg::RsaOaep256 => key.rsa_modulus_len(),
+        // RFC 7518 §4.6 → §4.4, RFC 3394 §2.2.1: AES key wrap adds 8 bytes to the content key.
+        // josekit allocates `len - 8` bytes unchecked: a shorter key was a remote panic.
+        EncryptionAlg::EcdhEsA256kw => Some(content_key_len + 8),
+        // RFC 7518 §4.5: `dir` has an empty encrypted key.
+        EncryptionAlg::Dir => Some(0),
+    };
+    if Some(encrypted_key.len()) != encrypted_key_len {
+        return Err(OpenError::BadLength(JweSegment::EncryptedKey));
+    }
     // RFC 7518 §5.3: AES-GCM has a 96-bit IV and a 128-bit tag. OpenSSL checks a shorter tag as
     // far as it goes (a 1-byte one is forged in 256 tries); the openssl crate panics on no IV.
     let (iv_len, tag_len) = match content {
@@ -188,8 +208,9 @@ pub fn decrypt(
         return Err(OpenError::BadLength(JweSegment::AuthenticationTag));
     }
 
-    let (payload, header) = jwe::deserialize_compact_with_selector(token, |_| Ok(Some(key)))
-        .map_err(|_| OpenError::Decrypt)?;
+    let (payload, header) =
+        jwe::deserialize_compact_with_selector(token, |_| Ok(Some(key.decrypter())))
+            .map_err(|_| OpenError::Decrypt)?;
     if !header
         .content_type()
         .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))

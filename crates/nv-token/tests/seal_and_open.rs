@@ -575,6 +575,134 @@ fn decrypt_refuses_an_initialization_vector_that_is_not_96_bits() {
 }
 
 #[test]
+fn decrypt_refuses_an_ecdh_es_a256kw_encrypted_key_of_the_wrong_length_without_panicking() {
+    for content in ContentEncryption::ALL {
+        let f = fixture(SigningAlg::ES256, EncryptionAlg::EcdhEsA256kw);
+        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        // The wrapped content key and the 64-bit integrity check value (RFC 3394 §2.2.1).
+        let wrapped = match content {
+            ContentEncryption::A256GCM => 40,
+            ContentEncryption::A128GCM => 24,
+        };
+        assert_eq!(segment_len(&token, 1), wrapped);
+        for len in [1, wrapped - 1, wrapped + 1, 0, 7, 8, 9, wrapped + 8] {
+            assert_eq!(
+                open_with(&f, &with_segment_len(&token, 1, len), &any_algorithm(NOW)).unwrap_err(),
+                OpenError::BadLength(JweSegment::EncryptedKey),
+                "{content:?}, a {len}-byte encrypted key"
+            );
+        }
+    }
+}
+
+#[test]
+fn decrypt_refuses_a_dir_jwe_with_an_encrypted_key() {
+    for content in ContentEncryption::ALL {
+        let f = fixture_with(SigningAlg::ES256, EncryptionAlg::Dir, dir_key(content));
+        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        assert_eq!(segment_len(&token, 1), 0);
+        for len in [1, 16, 32, 40] {
+            assert_eq!(
+                open_with(&f, &with_segment_len(&token, 1, len), &any_algorithm(NOW)).unwrap_err(),
+                OpenError::BadLength(JweSegment::EncryptedKey),
+                "{content:?}, a {len}-byte encrypted key"
+            );
+        }
+    }
+}
+
+#[test]
+fn decrypt_refuses_an_rsa_oaep_encrypted_key_that_is_not_the_modulus_length() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_eq!(segment_len(&token, 1), 256);
+    for len in [1, 255, 257, 0, 384, 512] {
+        assert_eq!(
+            open_with(&f, &with_segment_len(&token, 1, len), &policy(NOW)).unwrap_err(),
+            OpenError::BadLength(JweSegment::EncryptedKey),
+            "a {len}-byte encrypted key"
+        );
+    }
+    // The length comes from the key, not from an assumed 2048-bit modulus.
+    let mut big = Jwk::generate_rsa_key(3072).unwrap();
+    big.set_algorithm("RSA-OAEP-256");
+    let f = fixture_with(SigningAlg::ES256, EncryptionAlg::RsaOaep256, big);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    assert_eq!(segment_len(&token, 1), 384);
+    assert_eq!(open_with(&f, &token, &policy(NOW)).unwrap(), claims());
+    assert_eq!(
+        open_with(&f, &with_segment_len(&token, 1, 256), &policy(NOW)).unwrap_err(),
+        OpenError::BadLength(JweSegment::EncryptedKey)
+    );
+}
+
+#[test]
+fn an_ecdh_es_jwe_without_a_usable_epk_is_an_error_not_a_panic() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::EcdhEsA256kw);
+    let token = seal(
+        &claims(),
+        &f.signer,
+        &f.recipient,
+        ContentEncryption::A256GCM,
+    )
+    .unwrap();
+    let p = any_algorithm(NOW);
+    let b64 = |bytes: &[u8]| json!(URL_SAFE_NO_PAD.encode(bytes));
+    let point = |x: serde_json::Value, y: serde_json::Value| json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
+    let epks = [
+        json!("not a key"),
+        json!(null),
+        json!([]),
+        json!({}),
+        json!({ "kty": "RSA", "n": "AQAB", "e": "AQAB" }),
+        json!({ "kty": "EC", "crv": "P-384", "x": b64(&[1; 48]), "y": b64(&[1; 48]) }),
+        json!({ "kty": "EC", "crv": "P-256" }),
+        json!({ "kty": "OKP", "crv": "X25519", "x": b64(&[9; 32]) }),
+        point(json!(""), json!("")),
+        point(json!("!!!!"), json!("????")),
+        point(json!(7), json!(7)),
+        point(b64(&[1]), b64(&[1])),
+        // Right size, but not a point on P-256 (an invalid-curve attack).
+        point(b64(&[1; 32]), b64(&[1; 32])),
+        point(b64(&[0; 32]), b64(&[0; 32])),
+        point(b64(&[0xff; 32]), b64(&[0xff; 32])),
+        point(b64(&[1; 33]), b64(&[1; 31])),
+        point(b64(&[1; 5000]), b64(&[1; 5000])),
+    ];
+    for epk in epks {
+        let tampered = with_jwe_header(&token, |h| {
+            h.insert("epk".into(), epk.clone());
+        });
+        let err = open_with(&f, &tampered, &p).unwrap_err();
+        assert!(
+            matches!(err, OpenError::Decrypt | OpenError::Malformed),
+            "{epk}: {err:?}"
+        );
+    }
+    let tampered = with_jwe_header(&token, |h| {
+        h.remove("epk");
+    });
+    assert_eq!(
+        open_with(&f, &tampered, &p).unwrap_err(),
+        OpenError::Decrypt,
+        "no epk"
+    );
+    assert_eq!(open_with(&f, &token, &p).unwrap(), claims());
+}
+
+#[test]
 fn decrypt_refuses_non_canonical_base64url_in_any_segment() {
     let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
     let token = seal(

@@ -561,6 +561,21 @@ fn with_jwe_header_member(token: &str, name: &str, value: Option<serde_json::Val
     })
 }
 
+/// A server whose only decryption key is `jwk` (written as `rs-encryption.jwk`), for `algs`.
+async fn spawn_with_decryption_key(jwk: &Jwk, algs: Vec<EncryptionAlg>) -> TestApp {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.path().join("rs-encryption.jwk"),
+        serde_json::to_vec(jwk.as_ref()).unwrap(),
+    )
+    .unwrap();
+    TestApp::builder()
+        .keys_dir(dir)
+        .settings(|s| s.keys.key_management = algs)
+        .spawn()
+        .await
+}
+
 #[tokio::test]
 async fn verify_rejects_a_jwe_with_a_crit_header() {
     let app = TestApp::spawn().await;
@@ -640,4 +655,94 @@ async fn verify_rejects_non_canonical_base64url_in_a_jwe_segment() {
         parts[index] = &padded;
         assert_unauthenticated(verify(&app, &parts.join(".")).await).await;
     }
+}
+
+#[tokio::test]
+async fn a_one_byte_ecdh_es_a256kw_encrypted_key_is_401_not_500() {
+    let key = EncryptionAlg::EcdhEsA256kw.generate().unwrap();
+    let app = spawn_with_decryption_key(&key, vec![EncryptionAlg::EcdhEsA256kw]).await;
+    assert_eq!(app.recipient.alg(), EncryptionAlg::EcdhEsA256kw);
+    // The A256GCM key wrapped with AES key wrap: 32 + 8 bytes.
+    for len in [1, 0, 7, 39, 41] {
+        let token = with_segment_len(&app.token(), 1, len);
+        let response = verify(&app, &token).await;
+        assert_eq!(response.status(), 401, "a {len}-byte encrypted key");
+        assert_unauthenticated(response).await;
+    }
+    assert_eq!(verify(&app, &app.token()).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_ecdh_es_jwe_without_a_usable_epk_is_401() {
+    let key = EncryptionAlg::EcdhEsA256kw.generate().unwrap();
+    let app = spawn_with_decryption_key(&key, vec![EncryptionAlg::EcdhEsA256kw]).await;
+    let off_curve = json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode([1; 32]),
+        "y": URL_SAFE_NO_PAD.encode([1; 32]),
+    });
+    for epk in [
+        None,
+        Some(json!("not a key")),
+        Some(json!({})),
+        Some(json!({ "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA" })),
+        Some(off_curve),
+    ] {
+        let token = with_jwe_header_member(&app.token(), "epk", epk.clone());
+        let response = verify(&app, &token).await;
+        assert_eq!(response.status(), 401, "epk {epk:?}");
+        assert_unauthenticated(response).await;
+    }
+}
+
+#[tokio::test]
+async fn an_rsa_oaep_encrypted_key_that_is_not_the_modulus_length_is_401() {
+    let app = TestApp::spawn().await;
+    for len in [1, 255, 257] {
+        let token = with_segment_len(&app.token(), 1, len);
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dir_jwe_with_an_encrypted_key_is_401() {
+    let key = EncryptionAlg::Dir.generate().unwrap();
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.path().join("rs-dir.jwk"),
+        serde_json::to_vec(key.as_ref()).unwrap(),
+    )
+    .unwrap();
+    // The RSA key first: it is the one published (a `dir` secret never is).
+    let app = TestApp::builder()
+        .keys_dir(dir)
+        .settings(|s| {
+            s.keys.key_management = vec![EncryptionAlg::RsaOaep256, EncryptionAlg::Dir];
+            s.keys.decryption = vec!["rs-encryption.jwk".into(), "rs-dir.jwk".into()];
+        })
+        .spawn()
+        .await;
+    let dir_token = || {
+        let inner = app
+            .auth
+            .signer()
+            .sign_json(Some("at+jwt"), &app.claims())
+            .unwrap();
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        header.set_content_type("JWT");
+        header.set_key_id(key.key_id().unwrap());
+        jwe::serialize_compact(
+            inner.as_bytes(),
+            &header,
+            &jwe::Dir.encrypter_from_jwk(&key).unwrap(),
+        )
+        .unwrap()
+    };
+    for len in [1, 32, 40] {
+        let token = with_segment_len(&dir_token(), 1, len);
+        assert_unauthenticated(verify(&app, &token).await).await;
+    }
+    assert_eq!(verify(&app, &dir_token()).await.status(), 200);
 }
