@@ -488,6 +488,11 @@ impl VerificationKeys {
         header: &JwsHeader,
         allowed: &[SigningAlg],
     ) -> Result<Vec<u8>, VerifyError> {
+        // RFC 7515 §4.1.11: no extension is understood here, so any `crit` is refused (josekit
+        // refuses unknown names but accepts an empty list).
+        if header.claim("crit").is_some() {
+            return Err(VerifyError::Malformed);
+        }
         let alg_name = header.algorithm().unwrap_or("").to_owned();
         let alg = allowed
             .iter()

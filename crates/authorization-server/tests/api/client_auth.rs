@@ -108,6 +108,49 @@ async fn a_jwt_typed_as_another_kind_is_not_a_client_assertion() {
     }
 }
 
+/// RFC 7515 §4.1.11: an extension the server does not understand, even an empty list of them.
+#[tokio::test]
+async fn an_assertion_with_a_crit_header_is_refused() {
+    let (key, private) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let jwks =
+        JsonServer::start(json!({"keys": [Value::Object(key.public_jwk().as_ref().clone())]}))
+            .await;
+    let app = Builder {
+        remote_client_jwks: Some(jwks.url.clone()),
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    let signer = josekit::jws::ES256.signer_from_jwk(&private).unwrap();
+    for crit in [json!([]), json!(["urn:example:must-understand"])] {
+        let mut header = josekit::jws::JwsHeader::new();
+        header.set_token_type("JWT");
+        header.set_key_id(key.kid());
+        header.set_claim("crit", Some(crit)).unwrap();
+        header
+            .set_claim("urn:example:must-understand", Some(json!(true)))
+            .unwrap();
+        let payload = app.assertion_claims("rp-remote").to_string();
+        let jwt = josekit::jws::serialize_compact(payload.as_bytes(), &header, &signer).unwrap();
+        let code = app.code(&[("client_id", "rp-remote")]).await;
+        let resp = app
+            .token_form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP_REDIRECT),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &jwt),
+            ])
+            .await;
+        let (status, error, description) = TestApp::error_of(resp).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (401, "invalid_client"),
+            "{description}"
+        );
+    }
+}
+
 /// `exp - iat` computed in plain i64 wrapped for these values, and the assertion was accepted.
 #[tokio::test]
 async fn time_claims_that_overflow_are_refused() {
