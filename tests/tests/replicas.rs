@@ -415,3 +415,26 @@ async fn concurrent_session_updates_on_two_replicas_are_all_kept() {
         assert_eq!(holder_of_block_0, ["+99055559999"]);
     }
 }
+
+/// RFC 6749 §4.1.2: a code replayed (here to the other replica) revokes the access token its
+/// first redemption issued, and the resource servers, which share the store, refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_code_revokes_its_access_token_at_the_resource_server() {
+    let Some(r) = replicas().await else { return };
+    let code = r.code(&r.a.as_url).await;
+    let body: Value = r
+        .redeem_basic(&r.a.as_url, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = json(r.redeem_basic(&r.b.as_url, &code).await).await;
+    assert_eq!(status, 400);
+    let (status, body) = json(r.verify(&r.b.api, &token).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("UNAUTHENTICATED")),
+        "{body}"
+    );
+}

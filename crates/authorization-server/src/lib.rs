@@ -19,6 +19,7 @@ pub mod network;
 pub mod protocol;
 pub mod recipient;
 pub mod remote;
+pub mod sealed;
 pub mod startup;
 pub mod state;
 pub mod subject;

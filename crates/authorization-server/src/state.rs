@@ -81,6 +81,11 @@ pub mod keys {
         format!("code:{}", h(code))
     }
 
+    /// What a redeemed code issued (for revocation when the code is replayed).
+    pub fn redeemed_code(code: &str) -> String {
+        format!("code-redeemed:{}", h(code))
+    }
+
     pub fn assertion_jti(client_id: &str, jti: &str) -> String {
         format!("assertion-jti:{}:{}", h(client_id), h(jti))
     }

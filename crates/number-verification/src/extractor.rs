@@ -36,8 +36,6 @@ use crate::token::OpenedToken;
 
 /// Longest bearer token considered (ours are ≈ 1.5 KB); anything longer is refused unread.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-/// Store key prefix of the single-use marks.
-pub const USED_TOKEN_PREFIX: &str = "at-used:";
 
 /// One protected operation: its API family and the scopes that grant it.
 pub trait Operation: 'static {
@@ -87,7 +85,7 @@ impl<Op: Operation> VerifiedAccessToken<Op> {
         let now = self.clock.now();
         // Keep the mark as long as the token could still be accepted (exp + leeway).
         let ttl = (self.claims.exp + self.leeway - now).max(1) as u64;
-        let key = format!("{USED_TOKEN_PREFIX}{}", self.claims.jti);
+        let key = nv_token::spent_token_key(&self.claims.jti);
         match self
             .store
             .put_if_absent(&key, b"1", Duration::from_secs(ttl))

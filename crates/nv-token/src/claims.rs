@@ -35,6 +35,14 @@ impl Audience {
     }
 }
 
+/// Store key of the single-use mark of the access token `jti`, in the store the resource server
+/// uses: set by the resource server when a token is used, and by the authorization server when it
+/// revokes one (a replayed authorization code, RFC 6749 §4.1.2), so a marked token answers no
+/// further call. Shared by both servers, like the claims.
+pub fn spent_token_key(jti: &str) -> String {
+    format!("at-used:{jti}")
+}
+
 /// Claims of the signed access token nested inside the JWE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {

@@ -13,7 +13,7 @@ pub mod keys;
 pub mod phone;
 pub mod seal;
 
-pub use claims::{AccessTokenClaims, Amr, Audience};
+pub use claims::{spent_token_key, AccessTokenClaims, Amr, Audience};
 pub use dispatch::CryptoDispatch;
 pub use keys::{
     ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey, KeyError, SigningAlg,

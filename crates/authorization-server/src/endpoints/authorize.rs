@@ -377,7 +377,14 @@ async fn authorize(
         auth_time: now,
         expires_at: now + state.settings.code.ttl_seconds,
     };
-    let value = serde_json::to_vec(&grant).map_err(|e| fail("server_error", e.to_string()))?;
+    // Sealed under the code: a store dump shows neither the code nor the number (sealed.rs).
+    let value = serde_json::to_vec(&grant)
+        .map_err(|e| e.to_string())
+        .and_then(|json| crate::sealed::seal(&code, &json))
+        .map_err(|e| {
+            tracing::error!(error.cause = %e, "sealing the code record failed");
+            fail("server_error", "internal error".into())
+        })?;
     let ttl = Duration::from_secs(state.settings.code.ttl_seconds as u64);
     match state
         .store

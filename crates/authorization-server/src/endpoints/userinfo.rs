@@ -74,6 +74,12 @@ pub async fn userinfo(
     if record.exp <= state.now() {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
+    // RFC 9068 §4: a resource server (this one, for /userinfo) refuses tokens not meant for it.
+    if !record.aud.contains(&state.issuer) {
+        return Err(OAuthError::invalid_token(
+            "the access token is not for this server (aud)",
+        ));
+    }
     if !record.scope.split(' ').any(|s| s == "openid") {
         let mut e = OAuthError::invalid_token("the access token was not issued for openid");
         e.error = "insufficient_scope";

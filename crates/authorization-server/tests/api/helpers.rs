@@ -33,6 +33,8 @@ pub struct TestApp {
     pub keys_dir: tempfile::TempDir,
     /// `server.crypto` as the running server has it.
     pub crypto: nv_token::CryptoDispatch,
+    /// The server's store, to look at what it keeps.
+    pub store: Arc<dyn nv_store::Store>,
 }
 
 #[derive(Default)]
@@ -209,11 +211,11 @@ impl Builder {
         }
         let settings = self.settings(keys_dir.path(), &rp_key);
         let clock = FakeClock::starting_now();
-        let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+        let store: Arc<dyn nv_store::Store> = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
         let app = Application::build_with(
             settings,
             Dependencies {
-                store,
+                store: store.clone(),
                 clock: Arc::new(clock.clone()),
             },
         )
@@ -233,6 +235,7 @@ impl Builder {
             rs_keys,
             keys_dir,
             crypto,
+            store,
         })
     }
 }

@@ -82,3 +82,105 @@ async fn userinfo_refuses_unknown_expired_or_doubly_sent_tokens() {
         )
     );
 }
+
+async fn userinfo_status(app: &TestApp, at: &str) -> (u16, String, String) {
+    let resp = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    if resp.status() == 200 {
+        return (200, String::new(), String::new());
+    }
+    TestApp::error_of(resp).await
+}
+
+/// RFC 9068 §4: /userinfo is a resource server and answers only for tokens naming it. A Number
+/// Verification token with `openid` names both servers; one naming the resource server alone is
+/// refused.
+#[tokio::test]
+async fn userinfo_answers_only_for_tokens_whose_audience_names_this_server() {
+    let app = spawn().await;
+    let at = token(&app, NV_SCOPE).await;
+    let claims = app.open(&at, AUDIENCE).await;
+    assert!(claims.aud.contains(AUDIENCE) && claims.aud.contains(&app.base));
+    assert_eq!(userinfo_status(&app, &at).await.0, 200);
+
+    // The same record with the resource server as the only audience.
+    let key = format!(
+        "at:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(at.as_bytes()))
+    );
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&app.store.get(&key).await.unwrap().unwrap()).unwrap();
+    record["aud"] = serde_json::json!(AUDIENCE);
+    app.store
+        .put(
+            &key,
+            record.to_string().as_bytes(),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let (status, error, description) = userinfo_status(&app, &at).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_token"));
+    assert!(description.contains("aud"), "{description}");
+}
+
+/// RFC 6749 §4.1.2: redeeming a code twice revokes what the first redemption issued.
+#[tokio::test]
+async fn a_replayed_code_revokes_the_tokens_it_issued() {
+    let app = spawn().await;
+    let code = app.code(&[]).await;
+    let body: serde_json::Value = app.redeem(&code).await.json().await.unwrap();
+    let at = body["access_token"].as_str().unwrap().to_owned();
+    let jti = app.open(&at, AUDIENCE).await.jti;
+    assert_eq!(userinfo_status(&app, &at).await.0, 200);
+    assert!(app
+        .store
+        .get(&nv_token::spent_token_key(&jti))
+        .await
+        .unwrap()
+        .is_none());
+
+    let (status, error, _) = TestApp::error_of(app.redeem(&code).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert_eq!(
+        userinfo_status(&app, &at).await.0,
+        401,
+        "dropped from /userinfo"
+    );
+    assert!(
+        app.store
+            .get(&nv_token::spent_token_key(&jti))
+            .await
+            .unwrap()
+            .is_some(),
+        "marked spent for the resource server"
+    );
+}
+
+/// What a store dump of a pending code shows: neither the code nor the subscriber's number.
+#[tokio::test]
+async fn a_pending_code_is_stored_without_the_code_or_the_phone_number_in_clear() {
+    let app = spawn().await;
+    let code = app.code(&[]).await;
+    let dump = app.store.scan_prefix("").await.unwrap();
+    assert!(!dump.is_empty());
+    for (key, value) in &dump {
+        let value = String::from_utf8_lossy(value);
+        for needle in [LOOPBACK_NUMBER.trim_start_matches('+'), code.as_str()] {
+            assert!(
+                !key.contains(needle) && !value.contains(needle),
+                "{key}: {value}"
+            );
+        }
+    }
+    assert_eq!(
+        app.redeem(&code).await.status(),
+        200,
+        "and it still redeems"
+    );
+}

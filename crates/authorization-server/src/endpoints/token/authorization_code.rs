@@ -25,6 +25,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The access token's `jti`, for revocation; not part of the response.
+    #[serde(skip)]
+    pub jti: String,
 }
 
 #[derive(Serialize)]
@@ -49,6 +52,8 @@ pub struct IssuedToken {
     pub client_id: String,
     pub scope: String,
     pub exp: i64,
+    /// The token's audience: `/userinfo` answers only for tokens that name this server.
+    pub aud: Audience,
 }
 
 pub async fn redeem(
@@ -76,8 +81,13 @@ pub async fn redeem(
         .await
         .map_err(OAuthError::temporarily_unavailable)?;
     let invalid = || OAuthError::invalid_grant("the code is invalid, expired or was already used");
-    let grant: CodeGrant =
-        serde_json::from_slice(&raw.ok_or_else(invalid)?).map_err(|_| invalid())?;
+    let Some(raw) = raw else {
+        revoke_if_replayed(state, code).await;
+        return Err(invalid());
+    };
+    let grant: CodeGrant = crate::sealed::open(code, &raw)
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or_else(invalid)?;
     let now = state.now();
     if grant.expires_at <= now {
         return Err(invalid());
@@ -108,7 +118,71 @@ pub async fn redeem(
         }
         (None, None) => {}
     }
-    issue(state, client, grant, now).await
+    let response = issue(state, client, grant, now).await?;
+    remember_redemption(state, code, &response, now).await;
+    Ok(response)
+}
+
+/// What a redeemed code issued, kept for the token's lifetime under the code's hash so that a
+/// replay of the code can revoke it.
+#[derive(Serialize, Deserialize)]
+struct Redemption {
+    jti: String,
+    access_token_key: String,
+    exp: i64,
+}
+
+async fn remember_redemption(state: &AppState, code: &str, response: &TokenResponse, now: i64) {
+    let record = Redemption {
+        jti: response.jti.clone(),
+        access_token_key: keys::access_token(&response.access_token),
+        exp: now + response.expires_in,
+    };
+    let Ok(value) = serde_json::to_vec(&record) else {
+        return;
+    };
+    // Best effort: the tokens are issued already; failing here only loses the revocation.
+    if let Err(e) = state
+        .store
+        .put(
+            &keys::redeemed_code(code),
+            &value,
+            record_ttl(record.exp, now),
+        )
+        .await
+    {
+        tracing::warn!(error.cause = %e, "could not record a code redemption");
+    }
+}
+
+/// RFC 6749 §4.1.2: a code used more than once is refused, and what it issued is revoked —
+/// someone other than the client may hold it (a stolen code redeemed first, then the client's
+/// own attempt, or the other way round). The access token is marked spent where the resource
+/// server checks single use (effective when both servers share the store) and dropped from
+/// `/userinfo`.
+async fn revoke_if_replayed(state: &AppState, code: &str) {
+    let Ok(Some(raw)) = state.store.take(&keys::redeemed_code(code)).await else {
+        return;
+    };
+    let Ok(r) = serde_json::from_slice::<Redemption>(&raw) else {
+        return;
+    };
+    let now = state.now();
+    // Until the token expires, plus the resource server's clock leeway.
+    let ttl = record_ttl(r.exp + 300, now);
+    let spent = state
+        .store
+        .put(&nv_token::spent_token_key(&r.jti), b"revoked", ttl)
+        .await;
+    let dropped = state.store.delete(&r.access_token_key).await;
+    match (spent, dropped) {
+        (Ok(()), Ok(_)) => {
+            tracing::warn!(token.jti = %r.jti, "authorization code replayed: its tokens are revoked")
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error.cause = %e, token.jti = %r.jti, "authorization code replayed: revoking its tokens failed")
+        }
+    }
 }
 
 async fn issue(
@@ -124,16 +198,18 @@ async fn issue(
         .split(' ')
         .any(|s| crate::protocol::scope::API_SCOPES.contains(&s));
     let openid = grant.scope.split(' ').any(|s| s == OPENID);
-    // Tokens with no API scope are for /userinfo here: audience-bound to this server.
-    let audience = if has_api_scope {
-        settings.audience.clone()
-    } else {
-        state.issuer.clone()
+    // RFC 9068 §3: the audience is every server the token is for. With an API scope, the
+    // resource server; with `openid`, this server too (its /userinfo); the resource server checks
+    // that it is named, /userinfo that this server is.
+    let audience = match (has_api_scope, openid) {
+        (true, true) => Audience::Many(vec![settings.audience.clone(), state.issuer.clone()]),
+        (true, false) => Audience::One(settings.audience.clone()),
+        (false, _) => Audience::One(state.issuer.clone()),
     };
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
         sub,
-        aud: Audience::One(audience),
+        aud: audience,
         client_id: client.id.clone(),
         scope: grant.scope,
         iat: now,
@@ -203,6 +279,7 @@ async fn issue(
         client_id: claims.client_id.clone(),
         scope: claims.scope.clone(),
         exp: claims.exp,
+        aud: claims.aud.clone(),
     };
     let record = serde_json::to_vec(&record).map_err(OAuthError::server_error)?;
     state
@@ -221,6 +298,7 @@ async fn issue(
         expires_in: claims.exp - now,
         scope: claims.scope,
         id_token,
+        jti: claims.jti,
     })
 }
 
