@@ -12,7 +12,7 @@ use serde_json::Value;
 
 const REDIRECT_PATH: &str = "/demo/callback";
 const SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
-const ADMIN_TOKEN: &str = "replica-admin-token-0123456789";
+const ADMIN_TOKEN: &str = "replica-admin-token-0123456789abcdef";
 
 struct Replicas {
     redis: RedisServer,

@@ -37,9 +37,17 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminSettings {
-    /// Bearer token of the admin API (`/admin/…`). Unset: the admin API is off (404).
+    /// Bearer token of the admin API (`/admin/…`), at least [`MIN_ADMIN_TOKEN_LEN`] characters.
+    /// Unset: the admin API is off (404).
     pub token: Option<Secret>,
+    /// Serve the admin API on this address only (e.g. `127.0.0.1:9091`, an internal interface),
+    /// and not on the public listener. Unset: on the public listener.
+    pub listen: Option<std::net::SocketAddr>,
 }
+
+/// The admin token holds full power over identities: at least 32 characters (e.g.
+/// `openssl rand -base64 32`), so it cannot be guessed online.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -501,6 +509,24 @@ impl Settings {
         {
             return Err(ConfigError(
                 "set access_token.encryption_key_file or access_token.encryption_jwks_uri (the resource server's key)".into(),
+            ));
+        }
+        if let Some(token) = &self.admin.token {
+            if token.expose().chars().count() < MIN_ADMIN_TOKEN_LEN {
+                return Err(ConfigError(format!(
+                    "admin.token must have at least {MIN_ADMIN_TOKEN_LEN} characters \
+                     (e.g. `openssl rand -base64 32`)"
+                )));
+            }
+            if self.mode == Mode::Production && token.expose().contains("change-me") {
+                return Err(ConfigError(
+                    "admin.token is still the example value: set a random one".into(),
+                ));
+            }
+        }
+        if self.admin.listen.is_some() && self.admin.token.is_none() {
+            return Err(ConfigError(
+                "admin.listen is set but admin.token is not: the admin API would not exist".into(),
             ));
         }
         let proxies = &self.server.trusted_proxies;

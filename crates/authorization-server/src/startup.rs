@@ -60,6 +60,8 @@ pub struct Application {
     issuer: String,
     crypto: nv_token::CryptoDispatch,
     server: Server,
+    /// The admin listener, when `admin.listen` gives it one.
+    admin: Option<(SocketAddr, Server)>,
 }
 
 impl Application {
@@ -180,11 +182,42 @@ impl Application {
             "authorization server ready"
         );
         let crypto = state.crypto.dispatch();
+        let admin_listen = state.settings.admin.listen;
+        let admin = match admin_listen {
+            None => None,
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| StartupError::Other(e.to_string()))?;
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
+                        .app_data(state.clone())
+                        .configure(endpoints::configure_admin)
+                })
+                .workers(1)
+                .shutdown_timeout(5)
+                .listen(listener)
+                .map_err(|e| StartupError::Bind {
+                    addr: bound.to_string(),
+                    source: e,
+                })?
+                .run();
+                tracing::info!(admin.address = %bound, "admin API on its own listener");
+                Some((bound, server))
+            }
+        };
+        let with_admin = admin.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
                 .app_data(state.clone())
-                .configure(configure)
+                .configure(|cfg| endpoints::configure(cfg, with_admin))
         })
         .workers(workers)
         .shutdown_timeout(5)
@@ -199,6 +232,7 @@ impl Application {
             issuer,
             crypto,
             server,
+            admin,
         })
     }
 
@@ -223,8 +257,22 @@ impl Application {
         self.server.handle()
     }
 
+    /// Where the admin API listens when `admin.listen` gives it a listener of its own.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Runs until the public listener stops; the admin listener stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, admin)) = self.admin else {
+            return self.server.await;
+        };
+        let handle = admin.handle();
+        let admin = tokio::spawn(admin);
+        let result = self.server.await;
+        handle.stop(true).await;
+        let _ = admin.await;
+        result
     }
 }
 
@@ -282,7 +330,7 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
     Ok(())
 }
 
-/// The route table.
+/// The route table of the public listener, the admin API included (no `admin.listen`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    endpoints::configure(cfg);
+    endpoints::configure(cfg, true);
 }

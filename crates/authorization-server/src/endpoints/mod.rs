@@ -15,7 +15,9 @@ use futures_util::StreamExt;
 
 use crate::error::OAuthError;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The public listener's routes; the admin API among them unless it has a listener of its own
+/// (`admin.listen`).
+pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool) {
     cfg.route(
         "/.well-known/openid-configuration",
         web::get().to(discovery::openid_configuration),
@@ -44,9 +46,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
-    .route("/demo/callback", web::get().to(demo::callback))
-    .configure(admin::configure)
-    .default_service(web::to(not_found));
+    .route("/demo/callback", web::get().to(demo::callback));
+    if with_admin {
+        cfg.configure(admin::configure);
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+/// The admin listener's routes (`admin.listen`).
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.configure(admin::configure)
+        .default_service(web::to(not_found));
 }
 
 async fn not_found() -> HttpResponse {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const TOKEN: &str = "admin-token-for-tests";
+const TOKEN: &str = "admin-token-for-tests-0123456789abcdef";
 
 async fn admin_app(trusted: bool) -> TestApp {
     Builder {
@@ -345,5 +345,59 @@ async fn sessions_for_networks_the_lookup_never_matches_are_refused() {
         assert_eq!(resp.status(), 400, "{network}");
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request", "{network}");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_can_have_a_listener_of_its_own_and_is_then_absent_from_the_public_one() {
+    let app = Builder {
+        admin_token: Some(TOKEN),
+        admin_listener: true,
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    let admin = app.admin_base.clone().expect("an admin listener");
+    assert_ne!(admin, app.base);
+    let on = |base: &str| {
+        let url = format!("{base}/admin/sessions");
+        let http = app.http.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(on(&admin).await, 200);
+    assert_eq!(on(&app.base).await, 404, "not on the public listener");
+    // And the admin listener serves nothing else.
+    let resp = app
+        .http
+        .get(format!("{admin}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn a_short_or_example_admin_token_is_refused_at_start_up() {
+    for (token, production) in [
+        ("short-admin-token", false),
+        ("change-me-to-a-long-random-token", true),
+    ] {
+        let err = Builder {
+            admin_token: Some(token),
+            mode_production: production,
+            ..Default::default()
+        }
+        .try_spawn()
+        .await
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("admin.token"), "{err}");
     }
 }

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub crypto: nv_token::CryptoDispatch,
     /// The server's store, to look at what it keeps.
     pub store: Arc<dyn nv_store::Store>,
+    /// `http://…` of the admin listener, when it has one of its own.
+    pub admin_base: Option<String>,
 }
 
 #[derive(Default)]
@@ -46,6 +48,8 @@ pub struct Builder {
     pub mode_production: bool,
     pub extra_signing: bool,
     pub admin_token: Option<&'static str>,
+    /// Give the admin API a listener of its own (`admin.listen`, port 0).
+    pub admin_listener: bool,
     /// Register `rp-remote`, a private_key_jwt client whose keys are at this jwks_uri.
     pub remote_client_jwks: Option<String>,
     /// Fetch the resource server's key from this JWKS URL instead of a file.
@@ -117,6 +121,9 @@ impl Builder {
         s.subject.pairwise_salt = Some(Secret::new("test-salt"));
         s.network.playground = Some(self.playground);
         s.admin.token = self.admin_token.map(Secret::new);
+        if self.admin_listener {
+            s.admin.listen = Some("127.0.0.1:0".parse().unwrap());
+        }
         let mut table = vec![
             entry("100.64.0.1", Some("1024-2047"), "+99011110001"),
             entry("100.64.0.1", Some("2048-4095"), "+99011110002"),
@@ -222,6 +229,7 @@ impl Builder {
         .await?;
         let base = format!("http://{}", app.local_addr());
         let crypto = app.crypto();
+        let admin_base = app.admin_addr().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -236,6 +244,7 @@ impl Builder {
             keys_dir,
             crypto,
             store,
+            admin_base,
         })
     }
 }
