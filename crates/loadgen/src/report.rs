@@ -376,7 +376,7 @@ pub fn markdown(path: &Path) -> Result<String, String> {
                 (e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms)
             });
             let (bound, ratio, ratio_adj, share) = match &s.bound {
-                // A line written before session 3 has no perfect-scaling field: its `ceiling`
+                // A line written before `17b529b` has no perfect-scaling field: its `ceiling`
                 // and ratios were cores × one core, shown in those columns below instead.
                 Some(b) if b.perfect_scaling == 0.0 => {
                     ("-".into(), "-".into(), "-".into(), "-".into())
@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn a_summary_from_before_the_ceiling_shows_its_bound_as_perfect_scaling() {
-        // Session 2's lines: `ceiling` was cores × one core and there was no perfect_scaling.
+        // Lines from before `17b529b`: `ceiling` was cores × one core and there was no perfect_scaling.
         let row = table_row(
             r#"{"profile":"p","cores":2,"ops":[],"ceiling":1000.0,"ceiling_without_loadgen":950.0,"ratio":0.8,"ratio_without_loadgen":0.84,"server_crypto_share":0.9,"crypto_us_per_unit":2000.0}"#,
         );

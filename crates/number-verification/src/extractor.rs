@@ -10,7 +10,7 @@
 //! 5. `amr` is network- or SIM-based (CAMARA NV: "This must be done via mobile network
 //!    authentication") → else 403 `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`.
 //!
-//! Single use (DESIGN.md "Access token") is the last step and is taken by the handler through
+//! Single use (docs/decisions/0003) is the last step and is taken by the handler through
 //! [`VerifiedAccessToken::consume`], right before it answers: a request whose body is invalid
 //! gets its 400 without burning the token, while every answer that reveals anything about the
 //! subscriber has marked the `jti` used first. The phone number is only reachable through

@@ -1,6 +1,6 @@
 //! This server's own key material: the private JWE decryption keys.
 //!
-//! Files are private JWKs in `keys.dir`, newest first (DESIGN.md "Keys": several keys may be
+//! Files are private JWKs in `keys.dir`, newest first (docs/operations.md, "Keys and rotation": several keys may be
 //! active; the newest is published first, all are accepted). In dev mode a missing file is
 //! generated (and said so in the log) and the public JWKS is written next to it for the
 //! authorization server's convenience; in production a missing key is a start-up error.

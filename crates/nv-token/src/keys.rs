@@ -2,7 +2,7 @@
 //!
 //! Every key is identified by its RFC 7638 JWK thumbprint unless its JWK file already names a
 //! `kid`, so the same key gets the same `kid` on every replica and every restart. Private-key
-//! operations go through OpenSSL (josekit), see DESIGN.md on RUSTSEC-2023-0071.
+//! operations go through OpenSSL (josekit), see docs/decisions/0001 on RUSTSEC-2023-0071.
 
 use std::collections::HashMap;
 use std::fmt;
