@@ -36,6 +36,7 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
 
     let app = Builder {
         playground: true,
+        admin_token: Some("admin-token-for-the-log-test-0123456789"),
         ..Default::default()
     }
     .spawn()
@@ -115,7 +116,26 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         .await
         .unwrap();
 
+    // The admin API: a session added, and a mistyped number refused.
+    for body in [
+        r#"{"network":"203.0.113.9","msisdn":"+99000000066"}"#,
+        r#"{"network":"203.0.113.9","msisdn":99000000055}"#,
+    ] {
+        app.http
+            .post(app.url("/admin/sessions"))
+            .bearer_auth("admin-token-for-the-log-test-0123456789")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("session added"),
+        "the admin API was logged:\n{logs}"
+    );
     assert!(
         logs.contains("FORGED INFO tokens issued"),
         "the refusals were logged:\n{logs}"
@@ -131,6 +151,9 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         "99012345678",
         "99000000077",
         "99000000088",
+        "99000000066",
+        "99000000055",
+        "admin-token-for-the-log-test",
         code_pg.as_str(),
         code.as_str(),
         &access_token[..60],

@@ -12,6 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use serde_json::{Map, Value};
+use server_kit::json::JsonError;
 
 use crate::error::ApiError;
 
@@ -94,10 +95,18 @@ fn read_object(
                 "The request body must be JSON: set `Content-Type: application/json`.",
             ));
         }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(ApiError::invalid("The request body must be a JSON object.")),
-            Err(_) => Err(ApiError::invalid("The request body is not valid JSON.")),
+        // Duplicate members are refused at any depth: a gateway that kept the first of two
+        // `phoneNumber`s while this server kept the last would check another number than the one
+        // answered (server_kit::json).
+        match server_kit::json::parse_object(&bytes) {
+            Ok(map) => Ok(map),
+            Err(JsonError::NotAnObject) => {
+                Err(ApiError::invalid("The request body must be a JSON object."))
+            }
+            Err(JsonError::DuplicateMember) => Err(ApiError::invalid(
+                "The request body names a property twice in one object.",
+            )),
+            Err(JsonError::Syntax) => Err(ApiError::invalid("The request body is not valid JSON.")),
         }
     }
 }

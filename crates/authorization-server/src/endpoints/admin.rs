@@ -80,8 +80,23 @@ async fn json_body<T: for<'de> Deserialize<'de>>(
     limit: usize,
 ) -> Result<T, OAuthError> {
     let body = read_body(req, payload, limit, "application/json").await?;
-    serde_json::from_slice(&body)
-        .map_err(|e| OAuthError::invalid_request(format!("invalid JSON body: {e}")))
+    // Strict (no duplicate members), and no error quotes the body: serde's messages would put
+    // the value of a mistyped field — a phone number — into the answer and the log.
+    let value = server_kit::json::parse(&body)
+        .map_err(|e| OAuthError::invalid_request(format!("invalid JSON body: {e}")))?;
+    serde_json::from_value(value).map_err(|e| {
+        // serde names fields in these messages and quotes values in the others.
+        let message = e.to_string();
+        let names_a_field = ["unknown field", "missing field", "duplicate field"]
+            .iter()
+            .any(|p| message.starts_with(p));
+        let what = if names_a_field {
+            message
+        } else {
+            "a member has the wrong type or value (see docs/api.md)".to_owned()
+        };
+        OAuthError::invalid_request(format!("invalid JSON body: {what}"))
+    })
 }
 
 fn validity(valid_for_seconds: Option<i64>, default: i64) -> Result<i64, OAuthError> {

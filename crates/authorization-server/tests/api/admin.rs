@@ -401,3 +401,36 @@ async fn a_short_or_example_admin_token_is_refused_at_start_up() {
         assert!(err.to_string().contains("admin.token"), "{err}");
     }
 }
+
+/// Admin bodies are strict (no duplicated member), and no refusal quotes a submitted value: a
+/// mistyped `msisdn` is a phone number.
+#[tokio::test]
+async fn admin_json_errors_refuse_duplicates_and_never_echo_values() {
+    let app = admin_app(false).await;
+    let post = |body: &'static str| {
+        let http = app.http.clone();
+        let url = app.url("/admin/sessions");
+        async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            TestApp::error_of(resp).await
+        }
+    };
+    let (status, error, d) =
+        post(r#"{"network":"203.0.113.9","msisdn":"+99055550001","msisdn":"+99055550002"}"#).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    assert!(d.contains("twice"), "{d}");
+    let (status, _, d) = post(r#"{"network":"203.0.113.9","msisdn":99055550001}"#).await;
+    assert_eq!(status, 400);
+    assert!(!d.contains("99055550001"), "{d}");
+    let (status, _, d) =
+        post(r#"{"network":"203.0.113.9","msisdn":"+99055550001","extra":1}"#).await;
+    assert_eq!(status, 400);
+    assert!(d.contains("extra"), "names the field: {d}");
+}

@@ -158,6 +158,48 @@ async fn malformed_bodies_are_400_invalid_argument() {
     assert_eq!(response.status(), 200);
 }
 
+/// A duplicated member is a parser differential (a gateway keeping the first `phoneNumber`,
+/// this server the last): refused at any depth, on every JSON operation.
+#[tokio::test]
+async fn a_body_with_a_duplicated_member_is_400_invalid_argument() {
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    for (path, body) in [
+        (
+            VERIFY,
+            format!(r#"{{"phoneNumber":"+99000000001","phoneNumber":"{PHONE}"}}"#),
+        ),
+        (
+            VERIFY,
+            format!(r#"{{"phoneNumber":"{PHONE}","x":{{"a":1,"a":2}}}}"#),
+        ),
+        (
+            "/number-verification/verify",
+            format!(r#"{{"phoneNumber":"{PHONE}","phoneNumber":"{PHONE}"}}"#),
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let info = assert_error(response, 400, "INVALID_ARGUMENT").await;
+        assert!(
+            info["message"].as_str().unwrap().contains("twice"),
+            "{body}: {info}"
+        );
+    }
+    // Refused before the token was spent.
+    let response = app
+        .post_json(VERIFY, Some(&token), &json!({ "phoneNumber": PHONE }))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
 #[tokio::test]
 async fn a_json_content_type_with_parameters_is_fine() {
     let app = TestApp::spawn().await;
