@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README, second command; .ci/run calls exactly this).
 # On a fresh Debian machine it installs what is missing, then runs the format check, clippy with
-# warnings as errors, and every test of the workspace, including the Redis tests (which start
-# their own redis-server on a free loopback port and fail, rather than skip, when it is missing).
+# warnings as errors, cargo deny (deny.toml; cargo-deny is installed when missing), and every test
+# of the workspace, including the Redis tests (which start their own redis-server on a free
+# loopback port and fail, rather than skip, when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,23 @@ fi
 export NV_REQUIRE_REDIS=1
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# cargo deny (deny.toml): bans, licenses and sources need no network once every platform's crates
+# are downloaded (cargo metadata reads them all); advisories need the local RustSec database.
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "installing: cargo-deny 0.20.2 (cargo install cargo-deny --locked --version 0.20.2)"
+  cargo install cargo-deny --locked --version 0.20.2
+fi
+cargo fetch --quiet
+cargo deny --offline check bans licenses sources
+advisory_dbs="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+if compgen -G "$advisory_dbs/advisory-db-*/" >/dev/null; then
+  cargo deny --offline check advisories
+else
+  echo "cargo deny: advisory database not present, advisories NOT checked" \
+    "(provide one in $advisory_dbs/: \`cargo deny fetch\` where the network allows it)" >&2
+fi
+
 if [ -f docker-compose.yml ]; then
   docker-compose -f docker-compose.yml config -q
 fi
