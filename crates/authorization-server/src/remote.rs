@@ -198,3 +198,34 @@ impl<T: Send + Sync + 'static> RemoteDocument<T> {
         (self.parse)(&doc).map_err(|e| format!("{uri}: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Client `jwks_uri`s are https in practice: the HTTP client must speak TLS (built alone, the
+    /// crate once had no TLS feature and answered "scheme not supported" without connecting).
+    #[tokio::test]
+    async fn an_https_document_is_fetched_over_tls() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connected = Arc::new(AtomicBool::new(false));
+        let seen = connected.clone();
+        std::thread::spawn(move || {
+            if let Ok((mut socket, _)) = listener.accept() {
+                seen.store(true, Ordering::SeqCst);
+                // Not a TLS server hello: the handshake fails.
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+            }
+        });
+        let doc: RemoteDocument<serde_json::Value> = RemoteDocument::new(
+            format!("https://127.0.0.1:{port}/jwks"),
+            Box::new(|v| Ok(v.clone())),
+        );
+        let err = doc.get(&reqwest::Client::new(), 0).await.unwrap_err();
+        assert!(connected.load(Ordering::SeqCst), "no connection: {err}");
+        assert!(!err.to_string().contains("scheme"), "{err}");
+    }
+}
