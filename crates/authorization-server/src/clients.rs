@@ -185,17 +185,6 @@ impl ClientRegistry {
     pub fn get(&self, id: &str) -> Option<Arc<Client>> {
         self.clients.get(id).cloned()
     }
-
-    pub fn auth_methods_in_use(&self) -> Vec<AuthMethod> {
-        let mut all: Vec<AuthMethod> = self
-            .clients
-            .values()
-            .flat_map(|c| c.auth_methods.iter().copied())
-            .collect();
-        all.sort_by_key(|m| m.name());
-        all.dedup();
-        all
-    }
 }
 
 fn bad(id: &str, e: impl std::fmt::Display) -> KeyFileError {

@@ -434,23 +434,24 @@ impl Default for DevSettings {
     fn default() -> Self {
         Self {
             demo_client: true,
-            demo_client_secret: Secret("demo-secret".into()),
+            demo_client_secret: Secret::new("demo-secret"),
             loopback_msisdn: "+99012345678".parse().expect("valid"),
         }
     }
 }
 
-/// A secret string: compared in constant time by its users, never printed.
+/// A secret string (client secret, admin token, pairwise salt): zeroed when dropped
+/// (`secrecy`), compared in constant time by its users, never printed.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(secrecy::SecretString);
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
+        Self(secrecy::SecretString::from(s.into()))
     }
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 }
 

@@ -253,10 +253,6 @@ impl Application {
         &self.issuer
     }
 
-    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
-    }
-
     /// Where the admin API listens when `admin.listen` gives it a listener of its own.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(|(addr, _)| *addr)

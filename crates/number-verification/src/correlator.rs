@@ -7,15 +7,11 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, ResponseError};
+use actix_web::ResponseError;
 
 use crate::error::ApiError;
 
 pub const X_CORRELATOR: HeaderName = HeaderName::from_static("x-correlator");
-
-/// The correlator of the current request, in the request extensions.
-#[derive(Debug, Clone)]
-pub struct Correlator(pub String);
 
 /// Whether `value` matches the spec pattern. The class `-_:;./<>{}` plus ASCII letters and
 /// digits; the `-_` in the pattern is a literal `-` and `_` (a leading `-` is literal in ECMA
@@ -44,7 +40,6 @@ pub async fn correlate(
     tracing::Span::current().record("x_correlator", id.as_str());
     let header = HeaderValue::from_str(&id).ok();
     let mut response = if valid {
-        req.extensions_mut().insert(Correlator(id));
         next.call(req).await?.map_into_boxed_body()
     } else {
         let error = ApiError::invalid(

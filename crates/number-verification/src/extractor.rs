@@ -70,10 +70,6 @@ pub struct Subscriber {
 }
 
 impl<Op: Operation> VerifiedAccessToken<Op> {
-    pub fn client_id(&self) -> &str {
-        &self.claims.client_id
-    }
-
     /// Mark the token used (`at-used:{jti}` set-if-absent until it expires) and hand out the
     /// subscriber. A second use is 401; a store failure is 503, never an acceptance. A token
     /// that names no phone number is refused here (version-specific "token context" error),

@@ -718,12 +718,6 @@ impl DecryptionKeys {
             .filter(|k| k.alg == alg)
             .find(|k| kid.is_none_or(|kid| kid == k.kid))
     }
-
-    pub fn algorithms(&self) -> Vec<EncryptionAlg> {
-        let mut algs: Vec<_> = self.keys.iter().map(|k| k.alg).collect();
-        algs.dedup();
-        algs
-    }
 }
 
 /// Write a secret file readable by its owner only, unless it exists. Returns whether this call

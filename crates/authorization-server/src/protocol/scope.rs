@@ -106,10 +106,6 @@ impl ScopeSet {
         out.extend(self.api.iter().map(String::as_str));
         out.join(" ")
     }
-
-    pub fn has_api_scope(&self) -> bool {
-        !self.api.is_empty()
-    }
 }
 
 #[cfg(test)]
