@@ -12,11 +12,10 @@
 //! disturbance cannot lower a rate); loadgen measures again after the load and keeps the better
 //! rate of each (`Bound::best_of`). The **ceiling** comes from the all-cores rates: what the
 //! cryptography alone gets out of this machine when every core is busy, which is the condition
-//! the servers run in at full load. On the 2-vCPU VMs here that is 1–6 % below cores × the
-//! one-core rate for the RSA private-key operations, up to 15 % for the cheap public-key ones and
-//! up to 27 % for ECDH-ES (a lone busy core runs faster), so the **perfect-scaling bound**, cores × the
-//! one-core rate, is reported beside it as a stricter reference that no workload reaches here
-//! (decision 0008).
+//! the servers run in at full load. A lone busy core runs faster than one of several busy ones,
+//! so that is below cores × the one-core rate (by how much, per operation: docs/performance.md);
+//! the **perfect-scaling bound**, cores × the one-core rate, is reported beside it as a stricter
+//! reference (decision 0008).
 //!
 //! Per request the servers do, and nothing cheaper is assumed:
 //! - `/token`: verify the client assertion + seal (sign + encrypt) + sign the ID token;

@@ -93,7 +93,7 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
         // Measured: as SCHED_OTHER, a response that wakes loadgen can preempt the server that
         // sent it (a context switch in the middle of its crypto), and loadgen wakes once per
         // response; as SCHED_BATCH it waits for the end of the slice or an idle core and then
-        // handles several responses per wake-up: 2-6 % more flows on 2 cores (decision 0008).
+        // handles several responses per wake-up, which gave more flows (decision 0008).
         println!(
             "note: loadgen can preempt the servers it measures on every response; \
              `chrt --batch 0 loadgen …` avoids it (bench.sh does)"

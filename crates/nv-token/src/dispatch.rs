@@ -5,14 +5,11 @@
 //! `pool` hands each job to a blocking thread, at most one job per HTTP worker at a time, so that
 //! a request that does no crypto never waits behind one that does.
 //!
-//! Measured on the 2-core benchmark machine (docs/performance.md, "Where the crypto runs"):
-//! inline gave 32 % more `/token` and 35 % more `/verify` per second with RSA (≈ 0.7 ms per
-//! private-key operation), 19 % and 48 % more with ES256 + `dir` (5–80 µs per operation, about
-//! what a hand-off to another thread and back costs), and 4–22 % more complete flows (depending
-//! on the run); with the pool a server never kept both cores busy. The p99 at half load stayed
-//! under 10 ms either way.
-//! `pool` remains for keys slower than these (RSA 4096, say), where a worker held for several
-//! milliseconds would delay the cheap requests behind it.
+//! Inline is the default because a hand-off to another thread and back costs about as much as
+//! the cheap operations themselves, and with the pool a server did not keep every core busy
+//! (the measurements: docs/performance.md, "Where the crypto runs", and decision 0007).
+//! `pool` remains for keys slower than the defaults (RSA 4096, say), where a worker held for
+//! several milliseconds would delay the cheap requests behind it.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +37,7 @@ impl CryptoDispatch {
 pub struct CryptoRunner {
     dispatch: CryptoDispatch,
     /// One permit per pool thread: more threads doing RSA on the same cores only add context
-    /// switches (measured: +10 % CPU per request at 32 in flight).
+    /// switches (decision 0007).
     permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
