@@ -11,7 +11,8 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{AuthMethod, ClientSettings, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
-use crate::remote::RemoteDocument;
+use nv_store::Clock;
+use server_kit::remote::RemoteDocument;
 
 pub struct Client {
     pub id: String,
@@ -63,8 +64,6 @@ impl Client {
     /// already decoded protected header; `allowed` the algorithm allow-list.
     pub async fn verify_jws(
         &self,
-        http: &reqwest::Client,
-        now: i64,
         jws: &str,
         header: &JwsHeader,
         allowed: &[SigningAlg],
@@ -78,17 +77,17 @@ impl Client {
             ClientKeys::None => Err(ClientJwsError::NoKeys),
             ClientKeys::Static(keys) => verify(keys),
             ClientKeys::Remote(remote) => {
-                let keys = remote.get(http, now).await.map_err(|e| {
+                let keys = remote.get().await.map_err(|e| {
                     tracing::warn!(client.id = %self.id, error.cause = %e, "client jwks_uri unavailable");
                     ClientJwsError::KeysUnavailable
                 })?;
                 match verify(&keys) {
-                    Err(ClientJwsError::Invalid(VerifyError::UnknownKey(_))) => {
-                        match remote.refresh(http, now).await {
+                    Err(ClientJwsError::Invalid(VerifyError::UnknownKey(kid))) => {
+                        // The client may have rotated its keys: refetch (rate-limited).
+                        let has_kid = |k: &VerificationKeys| kid.is_empty() || k.contains_kid(&kid);
+                        match remote.refresh_unless(has_kid).await {
                             Ok(Some(fresh)) => verify(&fresh),
-                            Ok(None) => Err(ClientJwsError::Invalid(VerifyError::UnknownKey(
-                                String::new(),
-                            ))),
+                            Ok(None) => Err(ClientJwsError::Invalid(VerifyError::UnknownKey(kid))),
                             Err(_) => Err(ClientJwsError::KeysUnavailable),
                         }
                     }
@@ -124,21 +123,17 @@ pub enum ClientKeys {
 /// ([`crate::remote`]).
 pub type RemoteJwks = RemoteDocument<VerificationKeys>;
 
-fn remote_jwks(uri: String) -> RemoteJwks {
-    RemoteDocument::new(
-        uri,
-        Box::new(|doc| VerificationKeys::from_jwks(doc).map_err(|e| e.to_string())),
-    )
-}
-
 pub struct ClientRegistry {
     clients: HashMap<String, Arc<Client>>,
 }
 
 impl ClientRegistry {
+    /// `http` and `clock` serve the clients' `jwks_uri` caches.
     pub fn from_settings(
         settings: &Settings,
         clients: &[ClientSettings],
+        http: &reqwest::Client,
+        clock: &Arc<dyn Clock>,
     ) -> Result<Self, KeyFileError> {
         let mut map = HashMap::new();
         for c in clients {
@@ -153,7 +148,12 @@ impl ClientRegistry {
                     VerificationKeys::from_jwks(&doc).map_err(|e| bad(&c.id, e))?,
                 ))
             } else if let Some(uri) = &c.jwks_uri {
-                ClientKeys::Remote(remote_jwks(uri.clone()))
+                ClientKeys::Remote(crate::remote::document(
+                    uri.clone(),
+                    Box::new(|doc| VerificationKeys::from_jwks(doc).map_err(|e| e.to_string())),
+                    http.clone(),
+                    clock.clone(),
+                ))
             } else {
                 ClientKeys::None
             };

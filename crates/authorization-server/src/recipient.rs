@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use nv_token::{EncryptionAlg, EncryptionKey};
 
-use crate::remote::{RemoteDocument, RemoteError};
+use nv_store::Clock;
+use server_kit::remote::{RemoteDocument, RemoteError};
 
 /// The key access tokens are encrypted to: from a file, or the resource server's JWKS (cached for
 /// five minutes; if a refetch fails the old key keeps working, so the resource server being
@@ -15,21 +16,24 @@ pub enum RecipientKey {
 }
 
 impl RecipientKey {
-    pub fn remote(uri: String, alg: Option<EncryptionAlg>) -> Self {
-        Self::Remote(RemoteDocument::new(
+    pub fn remote(
+        uri: String,
+        alg: Option<EncryptionAlg>,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::Remote(crate::remote::document(
             uri,
             Box::new(move |doc| parse(doc, alg).map_err(|e| e.to_string())),
+            http,
+            clock,
         ))
     }
 
-    pub async fn get(
-        &self,
-        http: &reqwest::Client,
-        now: i64,
-    ) -> Result<Arc<EncryptionKey>, RemoteError> {
+    pub async fn get(&self) -> Result<Arc<EncryptionKey>, RemoteError> {
         match self {
             RecipientKey::Static(k) => Ok(k.clone()),
-            RecipientKey::Remote(doc) => doc.get(http, now).await,
+            RecipientKey::Remote(doc) => doc.get().await,
         }
     }
 }

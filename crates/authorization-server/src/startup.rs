@@ -98,7 +98,14 @@ impl Application {
         }
         let signing = keys::load_signing_keys(&settings)?;
         let pairwise_salt = keys::pairwise_salt(&settings)?;
-        let clients = ClientRegistry::from_settings(&settings, &settings.clients)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(2))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let clients =
+            ClientRegistry::from_settings(&settings, &settings.clients, &http, &deps.clock)?;
         let recipient = match (
             &settings.access_token.encryption_key_file,
             &settings.access_token.encryption_jwks_uri,
@@ -123,9 +130,12 @@ impl Application {
                     })?;
                 RecipientKey::Static(Arc::new(key))
             }
-            (None, Some(uri)) => {
-                RecipientKey::remote(uri.clone(), settings.access_token.key_management)
-            }
+            (None, Some(uri)) => RecipientKey::remote(
+                uri.clone(),
+                settings.access_token.key_management,
+                http.clone(),
+                deps.clock.clone(),
+            ),
             (None, None) => unreachable!("validate() requires one of them"),
         };
         // The static table first (no I/O), then the sessions the packet core reported.
@@ -133,12 +143,6 @@ impl Application {
             Box::new(StaticTable::new(settings.network.static_table.clone())),
             Box::new(SessionResolver::new(deps.store.clone())),
         ];
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .connect_timeout(Duration::from_secs(2))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| StartupError::Other(e.to_string()))?;
 
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism()

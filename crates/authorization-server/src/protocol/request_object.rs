@@ -83,7 +83,7 @@ pub async fn resolve(
         .ok_or_else(|| invalid("request object claims are not a JSON object"))?;
     let now = state.now();
     client
-        .verify_jws(&state.http, now, jwt, &header, &CLIENT_JWS_ALGS)
+        .verify_jws(jwt, &header, &CLIENT_JWS_ALGS)
         .await
         .map_err(|e| match e {
             ClientJwsError::NoKeys => {

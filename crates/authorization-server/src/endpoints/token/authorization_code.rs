@@ -222,7 +222,7 @@ async fn issue(
     };
     let recipient = state
         .recipient
-        .get(&state.http, now)
+        .get()
         .await
         .map_err(OAuthError::temporarily_unavailable)?;
     if let Some(alg) = client.id_token_alg {

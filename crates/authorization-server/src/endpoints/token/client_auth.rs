@@ -226,7 +226,7 @@ async fn with_assertion(
             "client_assertion alg `{alg}` is not accepted (RS256, PS256, ES256)"
         )));
     }
-    verify_with_client_keys(state, &client, jwt, &header).await?;
+    verify_with_client_keys(&client, jwt, &header).await?;
     let claims = unverified;
     let (jti, exp) = check_assertion_claims(state, &client, &claims)?;
     consume_assertion_jti(state, &client.id, jti, exp).await?;
@@ -234,13 +234,12 @@ async fn with_assertion(
 }
 
 async fn verify_with_client_keys(
-    state: &AppState,
     client: &Client,
     jwt: &str,
     header: &JwsHeader,
 ) -> Result<(), OAuthError> {
     client
-        .verify_jws(&state.http, state.now(), jwt, header, &CLIENT_JWS_ALGS)
+        .verify_jws(jwt, header, &CLIENT_JWS_ALGS)
         .await
         .map_err(|e| {
             OAuthError::invalid_client(match e {
