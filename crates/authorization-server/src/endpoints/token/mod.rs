@@ -1,8 +1,10 @@
-//! `/token` (RFC 6749 §3.2). Client authentication first, then one file per grant type.
+//! `/token` (RFC 6749 §3.2). Client authentication first, then one file per grant type, each
+//! ending in the one token-issuing service ([`issue`]).
 
 mod authorization_code;
-pub use authorization_code::IssuedToken;
 pub mod client_auth;
+pub mod issue;
+pub use issue::IssuedToken;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
