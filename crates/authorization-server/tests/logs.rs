@@ -63,18 +63,7 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
     let pg: serde_json::Value = resp.json().await.unwrap();
     let code = app.code(&[]).await;
     let assertion = app.assertion(&app.assertion_claims("rp-jwt"));
-    let resp = app
-        .token_form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_REDIRECT),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &assertion),
-        ])
-        .await;
+    let resp = app.redeem_with_assertion(&code, &assertion).await;
     let body: serde_json::Value = resp.json().await.unwrap();
     let access_token = body["access_token"].as_str().unwrap().to_owned();
     app.http

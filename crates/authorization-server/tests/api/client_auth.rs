@@ -13,14 +13,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 
 async fn with_assertion(app: &TestApp, assertion: &str) -> reqwest::Response {
     let code = app.code(&[]).await;
-    app.token_form(&[
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", RP_REDIRECT),
-        ("client_assertion_type", JWT_BEARER),
-        ("client_assertion", assertion),
-    ])
-    .await
+    app.redeem_with_assertion(&code, assertion).await
 }
 
 async fn refused(app: &TestApp, assertion: &str, needle: &str) {
@@ -115,12 +108,7 @@ async fn an_assertion_with_a_crit_header_is_refused() {
     let jwks =
         JsonServer::start(json!({"keys": [Value::Object(key.public_jwk().as_ref().clone())]}))
             .await;
-    let app = Builder {
-        remote_client_jwks: Some(jwks.url.clone()),
-        ..Default::default()
-    }
-    .spawn()
-    .await;
+    let app = spawn_with_remote_client(&jwks.url).await;
     let signer = josekit::jws::ES256.signer_from_jwk(&private).unwrap();
     for crit in [json!([]), json!(["urn:example:must-understand"])] {
         let mut header = josekit::jws::JwsHeader::new();
@@ -133,15 +121,7 @@ async fn an_assertion_with_a_crit_header_is_refused() {
         let payload = app.assertion_claims("rp-remote").to_string();
         let jwt = josekit::jws::serialize_compact(payload.as_bytes(), &header, &signer).unwrap();
         let code = app.code(&[("client_id", "rp-remote")]).await;
-        let resp = app
-            .token_form(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", RP_REDIRECT),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &jwt),
-            ])
-            .await;
+        let resp = app.redeem_with_assertion(&code, &jwt).await;
         let (status, error, description) = TestApp::error_of(resp).await;
         assert_eq!(
             (status, error.as_str()),

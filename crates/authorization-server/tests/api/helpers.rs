@@ -249,6 +249,16 @@ impl Builder {
     }
 }
 
+/// The default app plus `rp-remote`, a private_key_jwt client whose keys are at `jwks_uri`.
+pub async fn spawn_with_remote_client(jwks_uri: &str) -> TestApp {
+    Builder {
+        remote_client_jwks: Some(jwks_uri.to_owned()),
+        ..Default::default()
+    }
+    .spawn()
+    .await
+}
+
 pub async fn spawn() -> TestApp {
     Builder::default().spawn().await
 }
@@ -352,6 +362,11 @@ impl TestApp {
     /// Redeem `code` for rp-jwt with a fresh assertion.
     pub async fn redeem(&self, code: &str) -> reqwest::Response {
         let assertion = self.assertion(&self.assertion_claims("rp-jwt"));
+        self.redeem_with_assertion(code, &assertion).await
+    }
+
+    /// Redeem `code` (issued for `RP_REDIRECT`) authenticating with `assertion`.
+    pub async fn redeem_with_assertion(&self, code: &str, assertion: &str) -> reqwest::Response {
         self.token_form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -360,7 +375,7 @@ impl TestApp {
                 "client_assertion_type",
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
-            ("client_assertion", &assertion),
+            ("client_assertion", assertion),
         ])
         .await
     }

@@ -6,8 +6,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 fn jwks_of(key: &SigningKey) -> Value {
     json!({"keys": [Value::Object(key.public_jwk().as_ref().clone())]})
 }
@@ -17,26 +15,14 @@ async fn redeem_remote(app: &TestApp, key: &SigningKey) -> reqwest::Response {
     let assertion = key
         .sign_json(None, &app.assertion_claims("rp-remote"))
         .unwrap();
-    app.token_form(&[
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", RP_REDIRECT),
-        ("client_assertion_type", JWT_BEARER),
-        ("client_assertion", &assertion),
-    ])
-    .await
+    app.redeem_with_assertion(&code, &assertion).await
 }
 
 #[tokio::test]
 async fn a_client_jwks_uri_is_fetched_once_cached_and_refetched_when_the_client_rotates() {
     let (key1, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
     let jwks = JsonServer::start(jwks_of(&key1)).await;
-    let app = Builder {
-        remote_client_jwks: Some(jwks.url.clone()),
-        ..Default::default()
-    }
-    .spawn()
-    .await;
+    let app = spawn_with_remote_client(&jwks.url).await;
     assert_eq!(jwks.hits(), 0, "fetched lazily, not at start-up");
     assert_eq!(redeem_remote(&app, &key1).await.status(), 200);
     assert_eq!(redeem_remote(&app, &key1).await.status(), 200);
@@ -61,12 +47,7 @@ async fn a_client_jwks_uri_is_fetched_once_cached_and_refetched_when_the_client_
 async fn a_failing_client_jwks_uri_is_retried_with_back_off_and_its_last_keys_keep_working() {
     let (key, _) = SigningKey::generate(SigningAlg::RS256).unwrap();
     let jwks = JsonServer::start(jwks_of(&key)).await;
-    let app = Builder {
-        remote_client_jwks: Some(jwks.url.clone()),
-        ..Default::default()
-    }
-    .spawn()
-    .await;
+    let app = spawn_with_remote_client(&jwks.url).await;
     assert_eq!(redeem_remote(&app, &key).await.status(), 200);
     assert_eq!(jwks.hits(), 1);
 
@@ -109,12 +90,7 @@ async fn concurrent_requests_share_one_jwks_fetch() {
     let jwks = JsonServer::start(jwks_of(&key)).await;
     jwks.delay_ms
         .store(300, std::sync::atomic::Ordering::SeqCst);
-    let app = Builder {
-        remote_client_jwks: Some(jwks.url.clone()),
-        ..Default::default()
-    }
-    .spawn()
-    .await;
+    let app = spawn_with_remote_client(&jwks.url).await;
     let mut codes = Vec::new();
     for _ in 0..6 {
         codes.push(app.code(&[("client_id", "rp-remote")]).await);
@@ -124,17 +100,7 @@ async fn concurrent_requests_share_one_jwks_fetch() {
             .sign_json(None, &app.assertion_claims("rp-remote"))
             .unwrap();
         let app = &app;
-        async move {
-            app.token_form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", RP_REDIRECT),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &assertion),
-            ])
-            .await
-            .status()
-        }
+        async move { app.redeem_with_assertion(code, &assertion).await.status() }
     });
     for status in futures_util::future::join_all(requests).await {
         assert_eq!(status, 200);
@@ -148,12 +114,7 @@ async fn an_oversized_jwks_is_refused() {
     let mut doc = jwks_of(&key);
     doc["padding"] = json!("x".repeat(300 * 1024));
     let jwks = JsonServer::start(doc).await;
-    let app = Builder {
-        remote_client_jwks: Some(jwks.url.clone()),
-        ..Default::default()
-    }
-    .spawn()
-    .await;
+    let app = spawn_with_remote_client(&jwks.url).await;
     let (status, error, _) = TestApp::error_of(redeem_remote(&app, &key).await).await;
     assert_eq!((status, error.as_str()), (401, "invalid_client"));
 }

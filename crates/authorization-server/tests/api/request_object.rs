@@ -276,18 +276,7 @@ async fn a_refused_request_object_with_sub_cannot_be_replayed_as_a_client_assert
     assert!(d.contains("sub"), "{d}");
 
     let code = app.code(&[]).await;
-    let resp = app
-        .token_form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_REDIRECT),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &jwt),
-        ])
-        .await;
+    let resp = app.redeem_with_assertion(&code, &jwt).await;
     let (status, error, description) = TestApp::error_of(resp).await;
     assert_eq!((status, error.as_str()), (401, "invalid_client"));
     assert!(description.contains("already used"), "{description}");
