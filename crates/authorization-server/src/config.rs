@@ -12,6 +12,7 @@ use figment::Figment;
 use ipnet::IpNet;
 use nv_token::{ContentEncryption, CryptoDispatch, EncryptionAlg, PhoneNumber, SigningAlg};
 use serde::{Deserialize, Deserializer};
+pub use server_kit::telemetry::{LogFormat, LogSettings};
 
 /// Environment variable prefix.
 pub const ENV_PREFIX: &str = "AS_";
@@ -31,6 +32,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub clients: Vec<ClientSettings>,
     pub admin: AdminSettings,
+    pub log: LogSettings,
     pub dev: DevSettings,
 }
 
@@ -63,6 +65,7 @@ impl Default for Settings {
             store: StoreSettings::default(),
             clients: Vec::new(),
             admin: AdminSettings::default(),
+            log: LogSettings::default(),
             dev: DevSettings::default(),
         }
     }

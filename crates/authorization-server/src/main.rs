@@ -49,7 +49,6 @@ fn parse_alg(s: &str) -> Result<SigningAlg, String> {
 async fn main() -> ExitCode {
     // Usage errors exit 2 with the usage text, before anything starts.
     let cli = Cli::parse();
-    telemetry::init();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -70,6 +69,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    telemetry::init(settings.log.format)?;
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;

@@ -5,19 +5,62 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use local_stack::demo::{self, DemoConfig};
+
+/// Both servers in one process with the dev defaults, or the demo relying party against them.
+/// Anything else is a usage error.
+#[derive(Parser)]
+#[command(name = "local-stack")]
+struct Cli {
+    /// The authorization server's TOML configuration (dev defaults without one).
+    #[arg(long, value_name = "FILE")]
+    as_config: Option<PathBuf>,
+    /// The Number Verification server's TOML configuration.
+    #[arg(long, value_name = "FILE")]
+    nv_config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo relying party against running servers and print every exchange.
+    Demo {
+        /// The authorization server's issuer.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The Number Verification API's base URL.
+        #[arg(long)]
+        api: Option<String>,
+        /// Where the demo client's key is.
+        #[arg(long, value_name = "DIR")]
+        keys: Option<PathBuf>,
+        /// The number to verify (E.164).
+        #[arg(long, value_name = "+E164")]
+        phone: Option<String>,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    authorization_server::telemetry::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("demo") => demo::run(&demo_config(&args[1..])).await.map(|_| ()),
-        Some("--help") | Some("-h") | Some("help") => {
-            println!("{USAGE}");
-            Ok(())
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Demo {
+            issuer,
+            api,
+            keys,
+            phone,
+        }) => {
+            let _ = server_kit::telemetry::init(Default::default());
+            let mut c = DemoConfig::default();
+            c.issuer = issuer.unwrap_or(c.issuer);
+            c.api = api.unwrap_or(c.api);
+            c.keys_dir = keys.unwrap_or(c.keys_dir);
+            c.phone_number = phone.unwrap_or(c.phone_number);
+            demo::run(&c).await.map(|_| ())
         }
-        _ => run_stack(&args).await,
+        None => run_stack(cli.as_config, cli.nv_config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -28,42 +71,13 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage:
-  local-stack [--as-config FILE] [--nv-config FILE]   start both servers (dev defaults)
-  local-stack demo [--issuer URL] [--api URL] [--keys DIR] [--phone +E164]
-                                                      run the demo relying party";
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn demo_config(args: &[String]) -> DemoConfig {
-    let mut c = DemoConfig::default();
-    if let Some(v) = flag(args, "--issuer") {
-        c.issuer = v;
-    }
-    if let Some(v) = flag(args, "--api") {
-        c.api = v;
-    }
-    if let Some(v) = flag(args, "--keys") {
-        c.keys_dir = PathBuf::from(v);
-    }
-    if let Some(v) = flag(args, "--phone") {
-        c.phone_number = v;
-    }
-    c
-}
-
-async fn run_stack(args: &[String]) -> Result<(), String> {
-    let as_config = flag(args, "--as-config").map(PathBuf::from);
-    let nv_config = flag(args, "--nv-config").map(PathBuf::from);
+async fn run_stack(as_config: Option<PathBuf>, nv_config: Option<PathBuf>) -> Result<(), String> {
     let nv_settings = number_verification::config::Settings::load(nv_config.as_deref())
         .map_err(|e| e.to_string())?;
     let as_settings =
         authorization_server::Settings::load(as_config.as_deref()).map_err(|e| e.to_string())?;
+    // One subscriber for both servers, as the authorization server's settings say.
+    server_kit::telemetry::init(as_settings.log.format)?;
     let loopback = as_settings.dev.loopback_msisdn.as_str().to_owned();
     let secret = as_settings.dev.demo_client_secret.expose().to_owned();
     // The resource server first: in dev mode it generates its encryption key, which the

@@ -224,20 +224,7 @@ impl Default for StoreSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSettings {
-    /// `text` (default) or `json`. The level comes from `RUST_LOG` (default `info`).
-    pub format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
+pub use server_kit::telemetry::{LogFormat, LogSettings};
 
 impl Settings {
     /// Defaults, then the TOML file (when given), then `NV_…` environment variables.

@@ -10,25 +10,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::Error;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
-use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
-
-/// Install the global subscriber: level from `RUST_LOG` (default `info`), text or JSON lines.
-/// Fails if one is already installed (tests install none).
-pub fn init(format: LogFormat) -> Result<(), String> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a terminal; log collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-    result.map_err(|e| e.to_string())
-}
+pub use server_kit::telemetry::init;
 
 /// The root span of every request. Unlike tracing-actix-web's default it records the path
 /// without the query string (a client could put a phone number there) and the TCP peer rather
