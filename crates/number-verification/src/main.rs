@@ -1,57 +1,45 @@
-//! `number-verification [--config PATH]`: load settings, start logging, serve.
+//! `number-verification [--config PATH]`: load settings, start logging, serve;
+//! `number-verification generate-key [--alg …] --out FILE`: write a private decryption JWK (what
+//! production mode needs before its first start; its public half is served at
+//! `/.well-known/jwks.json` once the server runs). Anything else is a usage error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use number_verification::{telemetry, Application, Settings};
+use nv_token::EncryptionAlg;
 
-const USAGE: &str = "usage: number-verification [--config PATH]
-       number-verification generate-key [--alg RSA-OAEP-256|ECDH-ES+A256KW|dir] --out FILE
-
-Settings: built-in defaults, then the TOML file, then NV_* environment variables
-(NV_SERVER__PORT=8081, NV_MODE=production, ...). See docs/number-verification.md.";
-
-fn config_path() -> Result<Option<PathBuf>, String> {
-    let mut args = std::env::args_os().skip(1);
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--config") | Some("-c") => {
-                path = Some(PathBuf::from(args.next().ok_or("--config needs a path")?));
-            }
-            Some(s) if s.starts_with("--config=") => {
-                path = Some(PathBuf::from(&s["--config=".len()..]));
-            }
-            Some("--help") | Some("-h") => return Err(String::new()),
-            _ => return Err(format!("unexpected argument {arg:?}")),
-        }
-    }
-    Ok(path)
+/// The CAMARA Number Verification API. Settings: built-in defaults, then the TOML file, then
+/// NV_* environment variables (NV_SERVER__PORT=8081, NV_MODE=production, ...); see
+/// docs/number-verification.md.
+#[derive(Parser)]
+#[command(name = "number-verification", version)]
+struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, short, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-/// `generate-key`: write a private decryption JWK (what production mode needs before its first
-/// start); its public half is served at `/.well-known/jwks.json` once the server runs.
-fn generate_key(args: &[String]) -> ExitCode {
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    let alg = match flag("--alg")
-        .map(|a| a.parse::<nv_token::EncryptionAlg>())
-        .unwrap_or(Ok(nv_token::EncryptionAlg::RsaOaep256))
-    {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("number-verification: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(out) = flag("--out") else {
-        eprintln!("number-verification: generate-key needs --out FILE\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    let path = PathBuf::from(out);
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new private decryption JWK; an existing file is never overwritten.
+    GenerateKey {
+        /// RSA-OAEP-256, ECDH-ES+A256KW or dir.
+        #[arg(long, default_value = "RSA-OAEP-256", value_parser = parse_alg)]
+        alg: EncryptionAlg,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+fn parse_alg(s: &str) -> Result<EncryptionAlg, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+fn generate_key(alg: EncryptionAlg, path: PathBuf) -> ExitCode {
     if path.exists() {
         eprintln!(
             "number-verification: {} exists; not overwriting a key",
@@ -83,24 +71,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("generate-key") {
-        return generate_key(&args[1..]);
+    let cli = Cli::parse();
+    if let Some(Command::GenerateKey { alg, out }) = cli.command {
+        return generate_key(alg, out);
     }
-    let path = match config_path() {
-        Ok(p) => p,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("{e}");
-            }
-            eprintln!("{USAGE}");
-            return if e.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
-        }
-    };
+    let path = cli.config;
     let settings = match Settings::load(path.as_deref()) {
         Ok(s) => s,
         Err(e) => {
