@@ -534,6 +534,43 @@ impl Settings {
             ));
         }
         let proxies = &self.server.trusted_proxies;
+        let mapped =
+            |net: &IpNet| matches!(net, IpNet::V6(v6) if v6.addr().to_ipv4_mapped().is_some());
+        for p in proxies {
+            // Peers and hops are compared as IPv4 (`::ffff:a.b.c.d` is a.b.c.d): such an entry
+            // would silently match nothing.
+            if mapped(&p.network) {
+                return Err(ConfigError(format!(
+                    "server.trusted_proxies: {} is IPv4-mapped IPv6; write the IPv4 address",
+                    p.network
+                )));
+            }
+            // A device inside a trusted range would be believed about its own forwarding
+            // header, and so could name any subscriber's address.
+            if let Some(row) = self
+                .network
+                .static_table
+                .iter()
+                .find(|r| r.network.contains(&p.network) || p.network.contains(&r.network))
+            {
+                return Err(ConfigError(format!(
+                    "server.trusted_proxies: {} overlaps the subscriber network {} of \
+                     network.static; a proxy's addresses must not be subscribers'",
+                    p.network, row.network
+                )));
+            }
+        }
+        if let Some(row) = self
+            .network
+            .static_table
+            .iter()
+            .find(|r| mapped(&r.network))
+        {
+            return Err(ConfigError(format!(
+                "network.static: {} is IPv4-mapped IPv6; write the IPv4 address",
+                row.network
+            )));
+        }
         for (i, a) in proxies.iter().enumerate() {
             for b in &proxies[i + 1..] {
                 let overlap = a.network.contains(&b.network) || b.network.contains(&a.network);
@@ -720,6 +757,27 @@ mod tests {
         assert!(err.contains("overlap"), "{err}");
         s.server.trusted_proxies[1].header = ForwardingHeader::Forwarded;
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn a_trusted_proxy_range_must_not_hold_subscribers_or_be_ipv4_mapped() {
+        let mut s = Settings::default();
+        s.server.trusted_proxies = vec![TrustedProxy {
+            network: "10.0.0.0/8".parse().unwrap(),
+            header: ForwardingHeader::XForwardedFor,
+        }];
+        s.network.static_table = vec![StaticEntry {
+            network: parse_ip_or_net("10.20.0.5").unwrap(),
+            ports: None,
+            msisdn: "+99000000001".parse().unwrap(),
+        }];
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("overlaps"), "{err}");
+        s.network.static_table[0].network = parse_ip_or_net("100.64.0.0/10").unwrap();
+        assert!(s.validate().is_ok());
+        s.server.trusted_proxies[0].network = "::ffff:10.0.0.0/104".parse().unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("IPv4-mapped"), "{err}");
     }
 
     #[test]

@@ -35,7 +35,8 @@ struct JsonAt<T> {
 impl<T: Send + Sync + 'static> Source<T> for JsonAt<T> {
     async fn fetch(&self) -> Result<T, String> {
         let doc = get_json(&self.http, &self.uri, MAX_DOCUMENT_BYTES).await?;
-        (self.parse)(&doc).map_err(|e| format!("{}: {e}", self.uri))
+        // Named without its query, which may carry credentials.
+        (self.parse)(&doc).map_err(|e| format!("{}: {e}", server_kit::remote::shown_url(&self.uri)))
     }
 }
 

@@ -134,7 +134,7 @@ pub struct AuthorizationServerSettings {
     /// stream of forged `kid`s cannot turn this server into a load generator against the AS.
     pub jwks_refresh_min_interval_seconds: u64,
     /// Cached keys older than this are refetched on the next request (keys the AS withdrew stop
-    /// being accepted). The stale set is kept if the refetch fails.
+    /// being accepted). The stale set is kept if the refetch fails, for up to 24 h.
     pub jwks_max_age_seconds: u64,
     /// Timeout of each HTTP request to the authorization server.
     pub http_timeout_ms: u64,

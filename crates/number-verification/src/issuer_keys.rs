@@ -22,6 +22,9 @@ use url::Url;
 
 use crate::config::AuthorizationServerSettings;
 
+/// How long past `jwks_max_age_seconds` the last keys keep working while refetches fail.
+const MAX_STALE_SECONDS: i64 = 24 * 3600;
+
 /// Largest discovery document or JWKS accepted, in bytes.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
@@ -80,9 +83,10 @@ impl IssuerKeys {
         let min_refresh = settings.jwks_refresh_min_interval_seconds as i64;
         let policy = CachePolicy {
             ttl: settings.jwks_max_age_seconds as i64,
-            // Tokens are verified with the last keys while the AS is unreachable; they are the
-            // AS's own, and its tokens live at most 300 s.
-            max_stale: None,
+            // Tokens are verified with the last keys while the AS's JWKS is unreachable, for a
+            // day: long enough to ride out an outage, short enough that a key the AS withdrew
+            // does not stay valid for as long as an attacker can keep the refetch failing.
+            max_stale: Some(MAX_STALE_SECONDS),
             refresh_min_interval: min_refresh,
             max_backoff: min_refresh.max(1),
         };

@@ -182,14 +182,21 @@ impl<T: Send + Sync + 'static> RemoteDocument<T> {
                 // Logged once per attempt, and attempts are spaced by the back-off.
                 tracing::warn!(error.cause = %e, "fetching a remote key document failed");
                 attempts.failures = attempts.failures.saturating_add(1);
-                let pause = 1i64
-                    .checked_shl(attempts.failures - 1)
-                    .unwrap_or(self.policy.max_backoff)
-                    .clamp(1, self.policy.max_backoff.max(1));
+                // 2^(failures-1), capped; the exponent is bounded so the shift cannot overflow.
+                let exponent = (attempts.failures - 1).min(30);
+                let pause = (1i64 << exponent).clamp(1, self.policy.max_backoff.max(1));
                 attempts.next_allowed = now + pause;
                 Err(RemoteError::Fetch(e))
             }
         }
+    }
+}
+
+/// `url` as logs may show it: origin and path, without the query (which may carry credentials).
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}{}", u.origin().ascii_serialization(), u.path()),
+        Err(_) => "(not a URL)".to_owned(),
     }
 }
 
@@ -201,10 +208,10 @@ pub async fn get_json(
     url: &str,
     max_bytes: usize,
 ) -> Result<serde_json::Value, String> {
-    let shown = match url::Url::parse(url) {
-        Ok(u) => format!("{}{}", u.origin().ascii_serialization(), u.path()),
-        Err(_) => return Err("not a URL".to_owned()),
-    };
+    if url::Url::parse(url).is_err() {
+        return Err("not a URL".to_owned());
+    }
+    let shown = shown_url(url);
     let fail = |what: String| format!("{shown}: {what}");
     let mut response = http
         .get(url)
@@ -383,6 +390,21 @@ mod tests {
             "already there: no fetch"
         );
         assert_eq!(f.fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_back_off_stays_at_its_maximum_however_many_failures() {
+        let f = fixture(POLICY, 0);
+        f.down.store(true, Ordering::SeqCst);
+        for _ in 0..100 {
+            let _ = f.doc.get().await;
+            f.clock.advance(60);
+        }
+        assert!(matches!(f.doc.get().await, Err(RemoteError::Fetch(_))));
+        assert!(matches!(
+            f.doc.get().await,
+            Err(RemoteError::BackingOff(60))
+        ));
     }
 
     #[tokio::test]

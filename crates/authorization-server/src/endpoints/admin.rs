@@ -128,10 +128,23 @@ struct SessionView {
     valid_until: i64,
 }
 
-/// An address or prefix that the resolver can look up (a /32, or an IPv6 /128, /64, /56, /48).
-fn parse_network(s: &str) -> Result<IpNet, OAuthError> {
+/// An address or prefix that the resolver can look up (a /32, or an IPv6 /128, /64, /56, /48),
+/// outside every trusted proxy's range: a device there would be believed about its own
+/// forwarding header.
+fn parse_network(s: &str, state: &AppState) -> Result<IpNet, OAuthError> {
     let net = parse_ip_or_net(s).map_err(OAuthError::invalid_request)?;
-    session_network(net).map_err(|e| OAuthError::invalid_request(e.to_string()))
+    let net = session_network(net).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let proxies = &state.settings.server.trusted_proxies;
+    if let Some(p) = proxies
+        .iter()
+        .find(|p| p.network.contains(&net) || net.contains(&p.network))
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "{net} overlaps the trusted proxy range {}; a proxy's addresses are not subscribers'",
+            p.network
+        )));
+    }
+    Ok(net)
 }
 
 fn parse_ports(p: Option<&str>) -> Result<Option<PortRange>, OAuthError> {
@@ -150,7 +163,7 @@ async fn add_session(
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state)?;
     let new: NewSession = json_body(&req, payload, state.settings.server.max_body_bytes).await?;
-    let net = parse_network(&new.network)?;
+    let net = parse_network(&new.network, &state)?;
     let ports = parse_ports(new.ports.as_deref())?;
     let now = state.now();
     let valid_until = now + validity(new.valid_for_seconds, 3600)?;
@@ -197,9 +210,12 @@ async fn remove_session(
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state)?;
     let params = Params::parse(req.query_string().as_bytes());
-    let net = parse_network(params.get("network").ok_or_else(|| {
-        OAuthError::invalid_request("the `network` query parameter is required")
-    })?)?;
+    let net = parse_network(
+        params.get("network").ok_or_else(|| {
+            OAuthError::invalid_request("the `network` query parameter is required")
+        })?,
+        &state,
+    )?;
     let ports = parse_ports(params.get("ports"))?;
     let removed = sessions::remove_lease(&*state.store, &net, ports)
         .await

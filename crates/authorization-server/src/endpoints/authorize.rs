@@ -346,9 +346,13 @@ async fn authorize(
         Err(why) => {
             let description = match why {
                 Unidentified::Forwarding(e) => {
-                    // A proxy misconfiguration or a tampered request: worth an operator's look.
-                    tracing::warn!(error.cause = %e, "forwarding headers refused");
-                    format!("the subscriber could not be identified from the mobile network: {e}")
+                    // A proxy misconfiguration or a tampered request: the detail is for the
+                    // operator's log (once per request, like every refusal), not for the client,
+                    // which must not learn how the proxies are set up.
+                    tracing::info!(error.cause = %e, "forwarding headers refused");
+                    "the subscriber could not be identified from the mobile network: the \
+                     request's forwarding headers do not identify the device"
+                        .to_owned()
                 }
                 _ => "the subscriber could not be identified from the mobile network: the request \
                       did not come from a mobile data connection known to this operator"

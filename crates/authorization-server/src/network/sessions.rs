@@ -2,8 +2,8 @@
 //! IPv6 prefix, or this CGNAT port block, belongs to this MSISDN until then"). Fed through the
 //! admin API today; a RADIUS-accounting feed writes the same records.
 //!
-//! Key layout: one store map per network, `session:{network}` (e.g. `session:100.64.0.1/32`,
-//! `session:2001:db8:1::/64`), with one field per lease: `*` for the whole address, or the port
+//! Key layout: one store map per network, `lease:{network}` (e.g. `lease:100.64.0.1/32`,
+//! `lease:2001:db8:1::/64`), with one field per lease: `*` for the whole address, or the port
 //! block `first-last`; the value is a JSON [`Lease`]. Each lease update is one atomic field write
 //! ([`nv_store::Store::map_put`]): concurrent updates of different blocks of one address cannot
 //! lose each other, and a reassigned block is replaced in one step (CWE-362). A lookup reads the
@@ -77,7 +77,10 @@ fn session_key(net: &IpNet) -> String {
     format!("{SESSION_PREFIX}{}", net.trunc())
 }
 
-const SESSION_PREFIX: &str = "session:";
+/// Not `session:`, the prefix of the earlier layout (one JSON string per network): a map
+/// operation on such a key would fail, so the new layout starts with keys of its own and the
+/// old ones expire unread.
+const SESSION_PREFIX: &str = "lease:";
 
 fn field(ports: Option<PortRange>) -> String {
     match ports {
@@ -175,19 +178,26 @@ impl IdentityResolver for SessionResolver {
                 .iter()
                 .filter_map(|(f, v)| parse_lease(f, v))
                 .filter(|(_, lease)| lease.valid_until > at);
-            // A port-block lease before a whole-address one, as in the static table.
+            // A port-block lease before a whole-address one, as in the static table. Two live
+            // blocks that both contain the port (a re-partitioned address whose old lease was
+            // not removed) are ambiguous: nobody is identified rather than whichever sorts first.
             let mut whole = None;
+            let mut in_block = None;
             for (ports, lease) in live {
                 match (ports, addr.port) {
                     (Some(range), Some(port)) if range.contains(port) => {
-                        return Ok(Some(lease.msisdn))
+                        if in_block.is_some() {
+                            tracing::warn!("overlapping CGNAT port-block leases; not identifying");
+                            return Ok(None);
+                        }
+                        in_block = Some(lease.msisdn);
                     }
                     (None, _) => whole = whole.or(Some(lease.msisdn)),
                     _ => {}
                 }
             }
-            if whole.is_some() {
-                return Ok(whole);
+            if let Some(n) = in_block.or(whole) {
+                return Ok(Some(n));
             }
         }
         Ok(None)
@@ -288,18 +298,13 @@ mod tests {
         let value = serde_json::to_vec(&lease("+99000000001", 2000)).unwrap();
         for bad in ["2047-1024", "1024-", "x", ""] {
             store
-                .map_put(
-                    "session:100.64.0.1/32",
-                    bad,
-                    &value,
-                    Duration::from_secs(600),
-                )
+                .map_put("lease:100.64.0.1/32", bad, &value, Duration::from_secs(600))
                 .await
                 .unwrap();
         }
         store
             .map_put(
-                "session:100.64.0.2/32",
+                "lease:100.64.0.2/32",
                 "*",
                 b"not json",
                 Duration::from_secs(600),
@@ -312,6 +317,42 @@ mod tests {
         }
         assert_eq!(number(&r, at("100.64.0.2", None), 1000).await, None);
         assert!(list(&*store, 1000).await.unwrap().is_empty());
+    }
+
+    /// A re-partitioned address whose old lease was not removed: the port is in two live
+    /// blocks, so it names nobody (before, whichever block sorted first won).
+    #[tokio::test]
+    async fn overlapping_blocks_that_both_contain_the_port_identify_nobody() {
+        let store = store();
+        let net: IpNet = "100.64.0.1/32".parse().unwrap();
+        for (block, n) in [
+            ("1024-2047", "+99000000001"),
+            ("1024-1535", "+99000000002"),
+            ("1536-2047", "+99000000003"),
+        ] {
+            put_lease(
+                &*store,
+                &net,
+                Some(block.parse().unwrap()),
+                &lease(n, 2000),
+                1000,
+            )
+            .await
+            .unwrap();
+        }
+        let r = SessionResolver::new(store.clone());
+        assert_eq!(number(&r, at("100.64.0.1", Some(1600)), 1000).await, None);
+        assert_eq!(number(&r, at("100.64.0.1", Some(1100)), 1000).await, None);
+        // Once the stale lease is removed, each block names its holder.
+        remove_lease(&*store, &net, Some("1024-2047".parse().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(
+            number(&r, at("100.64.0.1", Some(1600)), 1000)
+                .await
+                .as_deref(),
+            Some("+99000000003")
+        );
     }
 
     #[test]

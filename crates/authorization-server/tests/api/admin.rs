@@ -434,3 +434,20 @@ async fn admin_json_errors_refuse_duplicates_and_never_echo_values() {
     assert_eq!(status, 400);
     assert!(d.contains("extra"), "names the field: {d}");
 }
+
+/// A device inside a trusted proxy's range would be believed about its own forwarding header.
+#[tokio::test]
+async fn sessions_inside_a_trusted_proxy_range_are_refused() {
+    let app = admin_app(true).await;
+    let resp = app
+        .http
+        .post(app.url("/admin/sessions"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"network": "127.0.0.1", "msisdn": "+99055550001"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, error, description) = TestApp::error_of(resp).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    assert!(description.contains("trusted proxy"), "{description}");
+}

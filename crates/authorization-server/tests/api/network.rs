@@ -83,7 +83,7 @@ async fn a_device_behind_an_x_forwarded_for_proxy_cannot_claim_an_address_with_f
         assert!(
             param(&pairs, "error_description")
                 .unwrap()
-                .contains("configured to write only x-forwarded-for"),
+                .contains("forwarding headers do not identify the device"),
             "{pairs:?}"
         );
     }

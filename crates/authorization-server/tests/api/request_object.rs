@@ -279,5 +279,25 @@ async fn a_refused_request_object_with_sub_cannot_be_replayed_as_a_client_assert
     let resp = app.redeem_with_assertion(&code, &jwt).await;
     let (status, error, description) = TestApp::error_of(resp).await;
     assert_eq!((status, error.as_str()), (401, "invalid_client"));
-    assert!(description.contains("already used"), "{description}");
+    // Refused as a request object; its jti is spent as an assertion's too (a second defence).
+    assert!(
+        description.contains("request object") || description.contains("already used"),
+        "{description}"
+    );
+}
+
+/// The same object taken to /token first, before /authorize ever saw it: it is a request object
+/// (it carries `response_type` and `redirect_uri`), never a client assertion.
+#[tokio::test]
+async fn a_request_object_with_sub_taken_straight_to_the_token_endpoint_is_refused() {
+    let app = spawn().await;
+    let mut c = claims(&app);
+    c["sub"] = json!("rp-jwt");
+    c["aud"] = json!(app.base);
+    let jwt = app.rp_key.sign_json(Some("JWT"), &c).unwrap();
+    let code = app.code(&[]).await;
+    let (status, error, description) =
+        TestApp::error_of(app.redeem_with_assertion(&code, &jwt).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
+    assert!(description.contains("request object"), "{description}");
 }

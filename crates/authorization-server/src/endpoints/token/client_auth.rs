@@ -176,6 +176,10 @@ struct AssertionClaims {
     iat: Option<i64>,
     nbf: Option<i64>,
     jti: Option<String>,
+    /// Members of an authorization request: a JWT that has them is a request object, which
+    /// must not pass for a client assertion even when its other claims would (RFC 9101 §10.8).
+    response_type: Option<serde::de::IgnoredAny>,
+    redirect_uri: Option<serde::de::IgnoredAny>,
 }
 
 async fn with_assertion(
@@ -274,6 +278,11 @@ fn check_assertion_claims<'c>(
     let invalid = |d: &str| OAuthError::invalid_client(d);
     let now = state.now();
     let leeway = state.settings.client_assertion.leeway_seconds;
+    if c.response_type.is_some() || c.redirect_uri.is_some() {
+        return Err(invalid(
+            "client_assertion carries authorization request parameters: it is a request object",
+        ));
+    }
     // RFC 7523 §3: iss and sub are both the client_id.
     if c.iss.as_deref() != Some(&client.id) || c.sub.as_deref() != Some(&client.id) {
         return Err(invalid(
