@@ -14,23 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use options::{Command, LoadOptions, Mode, StartupOptions, USAGE};
+use options::{Command, LoadOptions, Mode, StartupOptions};
 use relying_party::RelyingParty;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match options::parse(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("loadgen: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let command = options::parse();
     let result = match command {
-        Command::Help => {
-            print!("{USAGE}");
-            Ok(())
-        }
         Command::Report(path) => report::markdown(&path).map(|md| print!("{md}")),
         Command::Startup(o) => runtime(1).and_then(|rt| rt.block_on(startup(o))),
         Command::Load(o) => runtime(o.threads).and_then(|rt| rt.block_on(run_load(o))),
