@@ -9,6 +9,7 @@ mod options;
 mod process;
 mod relying_party;
 mod report;
+mod results;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use relying_party::RelyingParty;
 fn main() -> ExitCode {
     let command = options::parse();
     let result = match command {
-        Command::Report(path) => report::markdown(&path).map(|md| print!("{md}")),
+        Command::Report(path) => {
+            results::read(&path).map(|lines| print!("{}", report::markdown(&lines)))
+        }
         Command::Startup(o) => runtime(1).and_then(|rt| rt.block_on(startup(o))),
         Command::Load(o) => runtime(o.threads).and_then(|rt| rt.block_on(run_load(o))),
     };
@@ -48,7 +51,7 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
 
 async fn startup(o: StartupOptions) -> Result<(), String> {
     let (ready, rss) = process::startup(&o.command, &o.url, o.idle).await?;
-    let summary = report::StartupSummary {
+    let summary = results::StartupSummary {
         label: o.label,
         ready_ms: ready.as_secs_f64() * 1000.0,
         rss_kib: rss,
@@ -63,7 +66,7 @@ async fn startup(o: StartupOptions) -> Result<(), String> {
         ))
     );
     if let Some(path) = &o.summary {
-        report::append(path, &report::Line::Startup(summary))?;
+        results::append(path, &results::Line::Startup(summary))?;
     }
     Ok(())
 }
@@ -187,8 +190,8 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
         }
         None => None,
     };
-    let summary = report::summarize(
-        &report::RunInfo {
+    let summary = results::summarize(
+        &results::RunInfo {
             label: &o.label,
             mode,
             concurrency: o.concurrency,
@@ -199,7 +202,7 @@ async fn run_load(o: Box<LoadOptions>) -> Result<(), String> {
     );
     report::print_run(&summary);
     if let Some(path) = &o.summary {
-        report::append(path, &report::Line::Load(Box::new(summary)))?;
+        results::append(path, &results::Line::Load(Box::new(summary)))?;
     }
     Ok(())
 }
