@@ -1,18 +1,21 @@
-//! Micro-benchmarks of the token contract, one per operation a request pays for:
+//! Micro-benchmarks of the token contract, one group per operation a request pays for, from
+//! the list loadgen's crypto bound adds up too (`nv_token::operations`):
 //!
+//! - `client_assertion_verify`: verify a `private_key_jwt` assertion (`/token`);
 //! - `seal`: sign the access token, then encrypt it to the resource server (`/token`);
-//! - `open`: decrypt, then verify it and check its claims (`/verify`);
 //! - `id_token_sign`: sign an ID token (`/token` with `openid`);
-//! - `client_assertion_verify`: verify a `private_key_jwt` assertion (`/token`).
+//! - `open`: decrypt, then verify it and check its claims (`/verify`).
 //!
 //! `seal` and `open` run for every supported pair (RS256/PS256/ES256 × RSA-OAEP-256 /
-//! ECDH-ES+A256KW / dir, all with A256GCM). Measurement windows are short (1 s) so the whole
-//! suite runs in about a minute: `cargo bench -p nv-token` (see docs/performance.md).
+//! ECDH-ES+A256KW / dir, all with A256GCM), the others for each signing algorithm. Measurement
+//! windows are short (1 s) so the whole suite runs in about a minute: `cargo bench -p nv-token`
+//! (see docs/performance.md).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use nv_token::operations::{Algorithms, Operation};
 use nv_token::{
     open, seal, AccessTokenClaims, Amr, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg,
     EncryptionKey, OpenPolicy, SigningAlg, SigningKey, SigningKeys, VerificationKeys,
@@ -78,82 +81,93 @@ fn pair_name(sig: SigningAlg, enc: EncryptionAlg) -> String {
     format!("{}+{}", sig.name(), enc.name())
 }
 
-fn access_tokens(c: &mut Criterion) {
-    let claims = claims();
-    let mut sealing = c.benchmark_group("seal");
-    for sig in SigningAlg::ALL {
-        let (signer, _) = signing_pair(sig);
-        for enc in EncryptionAlg::ALL {
-            let (_, recipient) = encryption_pair(enc);
-            sealing.bench_function(BenchmarkId::from_parameter(pair_name(sig, enc)), |b| {
-                b.iter(|| {
-                    seal(
-                        black_box(&claims),
-                        &signer,
-                        &recipient,
-                        ContentEncryption::A256GCM,
-                    )
-                    .expect("seal")
-                })
-            });
+/// The algorithm choices an operation is measured for, from what its cost depends on.
+fn cases(op: Operation) -> Vec<(SigningAlg, Option<EncryptionAlg>)> {
+    match op.algorithms() {
+        Algorithms::SigningAndKeyManagement => SigningAlg::ALL
+            .into_iter()
+            .flat_map(|sig| EncryptionAlg::ALL.map(|enc| (sig, Some(enc))))
+            .collect(),
+        Algorithms::Signing | Algorithms::Client => {
+            SigningAlg::ALL.into_iter().map(|sig| (sig, None)).collect()
         }
     }
-    sealing.finish();
-
-    let mut opening = c.benchmark_group("open");
-    for sig in SigningAlg::ALL {
-        let (signer, verification) = signing_pair(sig);
-        for enc in EncryptionAlg::ALL {
-            let (decryption, recipient) = encryption_pair(enc);
-            let token =
-                seal(&claims, &signer, &recipient, ContentEncryption::A256GCM).expect("seal");
-            let (encs, sigs) = ([enc], [sig]);
-            let policy = policy(&encs, &sigs);
-            opening.bench_function(BenchmarkId::from_parameter(pair_name(sig, enc)), |b| {
-                b.iter(|| {
-                    open(black_box(&token), &decryption, &verification, &policy).expect("open")
-                })
-            });
-        }
-    }
-    opening.finish();
 }
 
-fn id_tokens_and_assertions(c: &mut Criterion) {
+fn operations(c: &mut Criterion) {
+    let claims = claims();
     let id_claims = json!({
         "iss": ISS, "sub": "Wm9vLXBhaXJ3aXNlLXN1YmplY3QtaWRlbnRpZmllcg", "aud": "demo-app",
         "exp": NOW + 300, "iat": NOW, "auth_time": NOW, "nonce": "n-0S6_WzA2Mj",
         "at_hash": "77QmUPtjPfzWtF2AnpK9RQ", "azp": "demo-app", "amr": ["network"],
     });
-    let mut signing = c.benchmark_group("id_token_sign");
-    for sig in SigningAlg::ALL {
-        let (key, _) = signing_pair(sig);
-        signing.bench_function(BenchmarkId::from_parameter(sig.name()), |b| {
-            b.iter(|| {
-                key.sign_json(Some("JWT"), black_box(&id_claims))
-                    .expect("sign")
-            })
-        });
-    }
-    signing.finish();
-
     let assertion_claims = json!({
         "iss": "demo-app", "sub": "demo-app", "aud": format!("{ISS}/token"),
         "iat": NOW, "exp": NOW + 60, "jti": "0d5e8a4e-56b8-4c2c-a3b7-6f1c3f0e9a21",
     });
-    let mut verifying = c.benchmark_group("client_assertion_verify");
-    for sig in SigningAlg::ALL {
-        let (key, client_keys) = signing_pair(sig);
-        let assertion = key.sign_json(Some("JWT"), &assertion_claims).expect("sign");
-        verifying.bench_function(BenchmarkId::from_parameter(sig.name()), |b| {
-            b.iter(|| {
-                client_keys
-                    .verify(black_box(&assertion), &SigningAlg::ALL)
-                    .expect("verify")
-            })
-        });
+    for op in Operation::ALL {
+        let mut group = c.benchmark_group(op.name());
+        for (sig, enc) in cases(op) {
+            let id = BenchmarkId::from_parameter(match enc {
+                Some(enc) => pair_name(sig, enc),
+                None => sig.name().to_owned(),
+            });
+            let (signer, verification) = signing_pair(sig);
+            // The match is exhaustive: an operation added to the list needs its benchmark here.
+            match op {
+                Operation::ClientAssertionVerify => {
+                    let assertion = signer
+                        .sign_json(Some("JWT"), &assertion_claims)
+                        .expect("sign");
+                    group.bench_function(id, |b| {
+                        b.iter(|| {
+                            verification
+                                .verify(black_box(&assertion), &SigningAlg::ALL)
+                                .expect("verify")
+                        })
+                    });
+                }
+                Operation::Seal => {
+                    let (_, recipient) = encryption_pair(enc.expect("a pair"));
+                    group.bench_function(id, |b| {
+                        b.iter(|| {
+                            seal(
+                                black_box(&claims),
+                                &signer,
+                                &recipient,
+                                ContentEncryption::A256GCM,
+                            )
+                            .expect("seal")
+                        })
+                    });
+                }
+                Operation::IdTokenSign => {
+                    group.bench_function(id, |b| {
+                        b.iter(|| {
+                            signer
+                                .sign_json(Some("JWT"), black_box(&id_claims))
+                                .expect("sign")
+                        })
+                    });
+                }
+                Operation::Open => {
+                    let enc = enc.expect("a pair");
+                    let (decryption, recipient) = encryption_pair(enc);
+                    let token = seal(&claims, &signer, &recipient, ContentEncryption::A256GCM)
+                        .expect("seal");
+                    let (encs, sigs) = ([enc], [sig]);
+                    let policy = policy(&encs, &sigs);
+                    group.bench_function(id, |b| {
+                        b.iter(|| {
+                            open(black_box(&token), &decryption, &verification, &policy)
+                                .expect("open")
+                        })
+                    });
+                }
+            }
+        }
+        group.finish();
     }
-    verifying.finish();
 }
 
 fn short() -> Criterion {
@@ -166,6 +180,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = access_tokens, id_tokens_and_assertions
+    targets = operations
 }
 criterion_main!(benches);

@@ -6,10 +6,12 @@
 //!   (RFC 7638 thumbprints) and JWKS export.
 //! - [`seal`] / [`open`]: sign-then-encrypt and decrypt-then-verify with strict algorithm
 //!   allow-lists. Everything here is pure: the caller passes the current time.
+//! - [`operations`]: which of them each request of a flow pays for (benchmarks and loadgen).
 
 pub mod claims;
 pub mod dispatch;
 pub mod keys;
+pub mod operations;
 pub mod phone;
 pub mod seal;
 
