@@ -21,7 +21,7 @@ struct Replicas {
     http: reqwest::Client,
 }
 
-/// `None` (after printing why) when redis-server is not installed and NV_REQUIRE_REDIS is unset.
+/// `None` (after printing why) when redis-server is not installed and REQUIRE_REDIS_TESTS is unset.
 async fn replicas() -> Option<Replicas> {
     let redis = RedisServer::start_or_skip()?;
     let store = |_: ()| async { Arc::new(redis.store("nv:").await) as Arc<dyn Store> };

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use ipnet::IpNet;
 use nv_token::{ContentEncryption, CryptoDispatch, EncryptionAlg, PhoneNumber, SigningAlg};
@@ -471,18 +470,11 @@ pub struct ConfigError(pub String);
 impl Settings {
     /// Defaults, then the optional TOML file, then `AS_*` environment variables.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::new();
-        if let Some(path) = config_file {
-            if !path.exists() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Toml::file(path));
-        }
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let env = server_kit::config::environment(ENV_PREFIX);
+        let settings: Settings = server_kit::config::layered(Figment::new(), config_file, env)
+            .map_err(|e| ConfigError(e.to_string()))?
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -653,6 +645,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use figment::providers::{Env, Format, Toml};
 
     #[test]
     fn port_ranges_parse_and_reject_nonsense() {

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Serialized};
 use figment::Figment;
 use nv_token::{Amr, ContentEncryption, CryptoDispatch, EncryptionAlg, SigningAlg};
 use serde::{Deserialize, Serialize};
@@ -16,28 +16,6 @@ use url::Url;
 
 /// Environment variable prefix; `__` separates nested keys.
 pub const ENV_PREFIX: &str = "NV_";
-
-/// The top-level keys. `NV_…` variables whose first segment is not one of these belong to
-/// something else (the test tooling exports `NV_REQUIRE_REDIS`) and are ignored; a misspelt key
-/// inside a section (`NV_SERVER__PROT`) is still an error.
-const SECTIONS: [&str; 8] = [
-    "mode",
-    "audience",
-    "server",
-    "authorization_server",
-    "keys",
-    "tokens",
-    "store",
-    "log",
-];
-
-fn environment(prefix: &str) -> Env {
-    Env::prefixed(prefix).split("__").filter(|key| {
-        // Keys are lower-cased only when emitted, after this filter.
-        let section = key.as_str().split('.').next().unwrap_or_default();
-        SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
-    })
-}
 
 /// Why the configuration could not be loaded. The message says which key and how to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -229,22 +207,16 @@ pub use server_kit::telemetry::{LogFormat, LogSettings};
 impl Settings {
     /// Defaults, then the TOML file (when given), then `NV_…` environment variables.
     pub fn load(config_path: Option<&Path>) -> Result<Settings, ConfigError> {
-        Self::load_from(config_path, environment(ENV_PREFIX))
+        Self::load_from(config_path, server_kit::config::environment(ENV_PREFIX))
     }
 
     fn load_from(config_path: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        if let Some(path) = config_path {
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.to_owned(),
-                    message: "not found (check the --config argument)".into(),
-                });
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        let settings: Settings = figment
-            .merge(env)
+        let defaults = Figment::from(Serialized::defaults(Settings::default()));
+        let settings: Settings = server_kit::config::layered(defaults, config_path, env)
+            .map_err(|e| ConfigError::File {
+                path: e.0,
+                message: "not found (check the --config argument)".into(),
+            })?
             .extract()
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
         settings.validate()?;
@@ -338,7 +310,7 @@ mod tests {
     use super::*;
 
     fn no_env() -> Env {
-        environment("NV_TEST_THAT_NOBODY_SETS_")
+        server_kit::config::environment("NV_TEST_THAT_NOBODY_SETS_")
     }
 
     #[test]
@@ -401,8 +373,6 @@ mod tests {
                 "https://as.example/jwks",
             );
             jail.set_env("NV_MODE", "production");
-            // Not ours: ignored rather than an unknown key.
-            jail.set_env("NV_REQUIRE_REDIS", "1");
             let s = Settings::load(None).unwrap();
             assert_eq!(
                 s.keys.decryption,
@@ -419,6 +389,11 @@ mod tests {
             jail.set_env("NV_SERVER__PROT", "1");
             let err = Settings::load(None).unwrap_err();
             assert!(err.to_string().contains("prot"), "{err}");
+            // So is a misspelt top-level name: it must not leave the server in dev mode.
+            jail.clear_env();
+            jail.set_env("NV_MOD", "production");
+            let err = Settings::load(None).unwrap_err();
+            assert!(err.to_string().contains("mod"), "{err}");
             Ok(())
         });
     }

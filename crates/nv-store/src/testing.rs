@@ -15,7 +15,7 @@
 //!
 //! When `redis-server` is not installed, [`RedisServer::start_or_skip`] prints why and returns
 //! `None`, so a plain `cargo test` on a laptop without Redis skips these tests — unless
-//! `NV_REQUIRE_REDIS=1` is set, as the project's test command does: then it panics, because CI
+//! `REQUIRE_REDIS_TESTS=1` is set, as the project's test command does: then it panics, because CI
 //! silently skipping the Redis tests would hide exactly the multi-replica bugs they exist for.
 //!
 //! This module panics on set-up failures on purpose: it only runs inside tests.
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::{RedisOptions, RedisStore};
 
 /// The variable that turns a missing `redis-server` from "skip" into a test failure.
-pub const REQUIRE_REDIS_VAR: &str = "NV_REQUIRE_REDIS";
+pub const REQUIRE_REDIS_VAR: &str = "REQUIRE_REDIS_TESTS";
 
 const BINARY: &str = "redis-server";
 /// Generous: a loaded 2-core CI machine running many test binaries at once.
@@ -49,10 +49,10 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts a server, or returns `None` (after printing the reason to stderr) when
-    /// `redis-server` is not installed and `NV_REQUIRE_REDIS=1` is not set.
+    /// `redis-server` is not installed and `REQUIRE_REDIS_TESTS=1` is not set.
     ///
     /// # Panics
-    /// When `redis-server` is missing and `NV_REQUIRE_REDIS=1`, or when it is installed but
+    /// When `redis-server` is missing and `REQUIRE_REDIS_TESTS=1`, or when it is installed but
     /// does not start.
     pub fn start_or_skip() -> Option<Self> {
         if redis_server_installed() {

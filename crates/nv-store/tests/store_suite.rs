@@ -2,7 +2,7 @@
 //! Redis-only properties: key layout, prefixes, expiry on every key, outages and recovery.
 //!
 //! The Redis tests start their own `redis-server` (see `nv_store::testing`); without it they skip
-//! with a printed reason, unless `NV_REQUIRE_REDIS=1`.
+//! with a printed reason, unless `REQUIRE_REDIS_TESTS=1`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //!
 //! Needs `redis-server` built with TLS (Debian's is) and the `openssl` command to make the
 //! certificate; skips with a printed reason when either is missing (TLS is an optional deployment
-//! choice, so `NV_REQUIRE_REDIS` does not make the certificate tooling mandatory).
+//! choice, so `REQUIRE_REDIS_TESTS` does not make the certificate tooling mandatory).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -43,7 +43,7 @@ fn self_signed_certificate(dir: &Path) -> bool {
 }
 
 fn start_tls_redis() -> Option<TlsRedis> {
-    // Only to find out whether redis-server exists (and to honour NV_REQUIRE_REDIS); the TLS
+    // Only to find out whether redis-server exists (and to honour REQUIRE_REDIS_TESTS); the TLS
     // server is started separately below.
     let plain = RedisServer::start_or_skip()?;
     let port = plain.port();
