@@ -83,8 +83,10 @@ impl Client {
                 })?;
                 match verify(&keys) {
                     Err(ClientJwsError::Invalid(VerifyError::UnknownKey(kid))) => {
-                        // The client may have rotated its keys: refetch (rate-limited).
-                        let has_kid = |k: &VerificationKeys| kid.is_empty() || k.contains_kid(&kid);
+                        // The client may have rotated its keys: refetch (rate-limited). Without
+                        // a `kid` nothing says whether the cache is current: always refetch.
+                        let has_kid =
+                            |k: &VerificationKeys| !kid.is_empty() && k.contains_kid(&kid);
                         match remote.refresh_unless(has_kid).await {
                             Ok(Some(fresh)) => verify(&fresh),
                             Ok(None) => Err(ClientJwsError::Invalid(VerifyError::UnknownKey(kid))),

@@ -117,7 +117,8 @@ impl IssuerKeys {
     }
 
     /// A token names `kid`, which the cached set lacks: refetch unless that happened less than
-    /// `jwks_refresh_min_interval_seconds` ago. `Ok(None)` when rate-limited or still unknown.
+    /// `jwks_refresh_min_interval_seconds` ago. `Ok(None)` when rate-limited; the refetched set
+    /// may still lack `kid`, which the signature check then reports.
     pub async fn refresh_for_unknown_kid(
         &self,
         kid: &str,

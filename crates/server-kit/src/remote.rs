@@ -137,8 +137,9 @@ impl<T: Send + Sync + 'static> RemoteDocument<T> {
     }
 
     /// Fetch again because the cached document lacks what `has` looks for (an unknown `kid`),
-    /// unless an attempt was made less than `refresh_min_interval` ago. `Ok(None)`: not
-    /// refetched, or the new document lacks it too.
+    /// unless an attempt was made less than `refresh_min_interval` ago. The cached document
+    /// when it has it (another request refreshed meanwhile), else the fetched one, whether it
+    /// has it or not; `Ok(None)`: not refetched (rate-limited).
     pub async fn refresh_unless(
         &self,
         has: impl Fn(&T) -> bool,
@@ -157,8 +158,7 @@ impl<T: Send + Sync + 'static> RemoteDocument<T> {
         {
             return Ok(None);
         }
-        let value = self.fetch_locked(&mut attempts).await?;
-        Ok(has(&value).then_some(value))
+        self.fetch_locked(&mut attempts).await.map(Some)
     }
 
     async fn fetch_locked(&self, attempts: &mut Attempts) -> Result<Arc<T>, RemoteError> {
