@@ -5,34 +5,12 @@
 #[allow(dead_code)]
 mod helpers;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use helpers::*;
-use tracing_subscriber::fmt::format::FmtSpan;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use server_kit::testing::LogCapture;
 
 #[tokio::test]
 async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,h2=info,hyper=info,hyper_util=info,reqwest=info,mio=info,tokio=info,actix_server=info,actix_http=info")
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = LogCapture::install();
 
     let app = Builder {
         playground: true,
@@ -120,7 +98,7 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
             .unwrap();
     }
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("session added"),
         "the admin API was logged:\n{logs}"

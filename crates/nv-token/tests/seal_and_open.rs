@@ -30,6 +30,21 @@ fn fixture(sig: SigningAlg, enc: EncryptionAlg) -> Fixture {
     fixture_with(sig, enc, enc.generate().unwrap())
 }
 
+/// A fixture whose keys fit `content` too (a `dir` key is the content key itself).
+fn fixture_for(sig: SigningAlg, enc: EncryptionAlg, content: ContentEncryption) -> Fixture {
+    match enc {
+        EncryptionAlg::Dir => fixture_with(sig, enc, dir_key(content)),
+        _ => fixture(sig, enc),
+    }
+}
+
+impl Fixture {
+    /// The standard claims, sealed with this fixture's keys.
+    fn token(&self, content: ContentEncryption) -> String {
+        seal(&claims(), &self.signer, &self.recipient, content).unwrap()
+    }
+}
+
 fn fixture_with(sig: SigningAlg, enc: EncryptionAlg, dec_private: Jwk) -> Fixture {
     let (signer, private) = SigningKey::generate(sig).unwrap();
     let signing = SigningKeys::new(vec![SigningKey::from_jwk(&private, None).unwrap()]).unwrap();
@@ -115,11 +130,8 @@ fn every_algorithm_pair_round_trips() {
     for sig in SigningAlg::ALL {
         for enc in EncryptionAlg::ALL {
             for content in ContentEncryption::ALL {
-                let f = match enc {
-                    EncryptionAlg::Dir => fixture_with(sig, enc, dir_key(content)),
-                    _ => fixture(sig, enc),
-                };
-                let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+                let f = fixture_for(sig, enc, content);
+                let token = f.token(content);
                 assert_eq!(
                     open_with(&f, &token, &any_algorithm(NOW)).unwrap(),
                     claims(),
@@ -133,13 +145,7 @@ fn every_algorithm_pair_round_trips() {
 #[test]
 fn the_jwe_header_names_the_recipient_key_and_a_nested_jwt() {
     let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     let header: serde_json::Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(token.split('.').next().unwrap())
@@ -165,13 +171,7 @@ fn the_jwe_header_names_the_recipient_key_and_a_nested_jwt() {
 #[test]
 fn a_flipped_byte_in_any_jwe_part_is_refused() {
     let f = fixture(SigningAlg::RS256, EncryptionAlg::RsaOaep256);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     let parts: Vec<&str> = token.split('.').collect();
     for part in 0..5 {
         let mut bytes = URL_SAFE_NO_PAD.decode(parts[part]).unwrap();
@@ -269,13 +269,7 @@ fn an_id_token_or_other_jwt_type_is_not_an_access_token() {
 fn key_management_and_content_algorithms_outside_the_policy_are_refused() {
     // dir and A256KW when only RSA-OAEP-256 is configured.
     let f = fixture(SigningAlg::RS256, EncryptionAlg::Dir);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     assert_eq!(
         open_with(&f, &token, &policy(NOW)).unwrap_err(),
         OpenError::AlgorithmNotAllowed("dir".into())
@@ -298,13 +292,7 @@ fn key_management_and_content_algorithms_outside_the_policy_are_refused() {
         OpenError::AlgorithmNotAllowed("A128KW".into())
     );
 
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A128GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A128GCM);
     assert_eq!(
         open_with(&f, &token, &policy(NOW)).unwrap_err(),
         OpenError::AlgorithmNotAllowed("A128GCM".into())
@@ -314,13 +302,7 @@ fn key_management_and_content_algorithms_outside_the_policy_are_refused() {
 #[test]
 fn time_issuer_and_audience_are_enforced() {
     let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     assert!(
         open_with(&f, &token, &policy(NOW + 300 + 29)).is_ok(),
         "within leeway"
@@ -449,11 +431,7 @@ fn every_pair() -> Vec<(Fixture, ContentEncryption)> {
     let mut out = Vec::new();
     for enc in EncryptionAlg::ALL {
         for content in ContentEncryption::ALL {
-            let f = match enc {
-                EncryptionAlg::Dir => fixture_with(SigningAlg::ES256, enc, dir_key(content)),
-                _ => fixture(SigningAlg::ES256, enc),
-            };
-            out.push((f, content));
+            out.push((fixture_for(SigningAlg::ES256, enc, content), content));
         }
     }
     out
@@ -476,13 +454,7 @@ fn decrypt_refuses_a_jwe_with_a_crit_header() {
         );
     }
     // Not even a list of names: refused the same way, before anything else is looked at.
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     for crit in [
         json!("urn:example:must-understand"),
         json!({}),
@@ -543,7 +515,7 @@ fn verify_refuses_an_inner_jws_with_a_crit_header() {
 #[test]
 fn decrypt_refuses_an_authentication_tag_that_is_not_128_bits() {
     for (f, content) in every_pair() {
-        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        let token = f.token(content);
         assert_eq!(segment_len(&token, 4), 16);
         // A prefix of the real tag: OpenSSL compares only what it is given.
         for len in [1, 4, 15, 17, 0, 32] {
@@ -561,7 +533,7 @@ fn decrypt_refuses_an_authentication_tag_that_is_not_128_bits() {
 #[test]
 fn decrypt_refuses_an_initialization_vector_that_is_not_96_bits() {
     for (f, content) in every_pair() {
-        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        let token = f.token(content);
         assert_eq!(segment_len(&token, 2), 12);
         for len in [11, 13, 1, 16, 0] {
             assert_eq!(
@@ -578,7 +550,7 @@ fn decrypt_refuses_an_initialization_vector_that_is_not_96_bits() {
 fn decrypt_refuses_an_ecdh_es_a256kw_encrypted_key_of_the_wrong_length_without_panicking() {
     for content in ContentEncryption::ALL {
         let f = fixture(SigningAlg::ES256, EncryptionAlg::EcdhEsA256kw);
-        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        let token = f.token(content);
         // The wrapped content key and the 64-bit integrity check value (RFC 3394 §2.2.1).
         let wrapped = match content {
             ContentEncryption::A256GCM => 40,
@@ -598,8 +570,8 @@ fn decrypt_refuses_an_ecdh_es_a256kw_encrypted_key_of_the_wrong_length_without_p
 #[test]
 fn decrypt_refuses_a_dir_jwe_with_an_encrypted_key() {
     for content in ContentEncryption::ALL {
-        let f = fixture_with(SigningAlg::ES256, EncryptionAlg::Dir, dir_key(content));
-        let token = seal(&claims(), &f.signer, &f.recipient, content).unwrap();
+        let f = fixture_for(SigningAlg::ES256, EncryptionAlg::Dir, content);
+        let token = f.token(content);
         assert_eq!(segment_len(&token, 1), 0);
         for len in [1, 16, 32, 40] {
             assert_eq!(
@@ -614,13 +586,7 @@ fn decrypt_refuses_a_dir_jwe_with_an_encrypted_key() {
 #[test]
 fn decrypt_refuses_an_rsa_oaep_encrypted_key_that_is_not_the_modulus_length() {
     let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     assert_eq!(segment_len(&token, 1), 256);
     for len in [1, 255, 257, 0, 384, 512] {
         assert_eq!(
@@ -633,13 +599,7 @@ fn decrypt_refuses_an_rsa_oaep_encrypted_key_that_is_not_the_modulus_length() {
     let mut big = Jwk::generate_rsa_key(3072).unwrap();
     big.set_algorithm("RSA-OAEP-256");
     let f = fixture_with(SigningAlg::ES256, EncryptionAlg::RsaOaep256, big);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     assert_eq!(segment_len(&token, 1), 384);
     assert_eq!(open_with(&f, &token, &policy(NOW)).unwrap(), claims());
     assert_eq!(
@@ -651,13 +611,7 @@ fn decrypt_refuses_an_rsa_oaep_encrypted_key_that_is_not_the_modulus_length() {
 #[test]
 fn an_ecdh_es_jwe_without_a_usable_epk_is_an_error_not_a_panic() {
     let f = fixture(SigningAlg::ES256, EncryptionAlg::EcdhEsA256kw);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     let p = any_algorithm(NOW);
     let b64 = |bytes: &[u8]| json!(URL_SAFE_NO_PAD.encode(bytes));
     let point = |x: serde_json::Value, y: serde_json::Value| json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
@@ -705,13 +659,7 @@ fn an_ecdh_es_jwe_without_a_usable_epk_is_an_error_not_a_panic() {
 #[test]
 fn decrypt_refuses_non_canonical_base64url_in_any_segment() {
     let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
-    let token = seal(
-        &claims(),
-        &f.signer,
-        &f.recipient,
-        ContentEncryption::A256GCM,
-    )
-    .unwrap();
+    let token = f.token(ContentEncryption::A256GCM);
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     for index in 0..5 {
         let segment = token.split('.').nth(index).unwrap();

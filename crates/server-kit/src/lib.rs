@@ -6,3 +6,5 @@ pub mod config;
 pub mod json;
 pub mod remote;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

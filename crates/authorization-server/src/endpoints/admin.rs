@@ -152,10 +152,6 @@ fn parse_ports(p: Option<&str>) -> Result<Option<PortRange>, OAuthError> {
         .transpose()
 }
 
-fn ports_text(p: Option<PortRange>) -> Option<String> {
-    p.map(|r| format!("{}-{}", r.first, r.last))
-}
-
 async fn add_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -179,7 +175,7 @@ async fn add_session(
     tracing::info!(session.network = %net, subscriber = %new.msisdn.masked(), "session added");
     Ok(HttpResponse::Created().json(SessionView {
         network: net.to_string(),
-        ports: ports_text(ports),
+        ports: ports.map(|r| r.to_string()),
         msisdn: new.msisdn,
         valid_until,
     }))
@@ -196,7 +192,7 @@ async fn list_sessions(
         .into_iter()
         .map(|r| SessionView {
             network: r.network.to_string(),
-            ports: ports_text(r.ports),
+            ports: r.ports.map(|r| r.to_string()),
             msisdn: r.lease.msisdn,
             valid_until: r.lease.valid_until,
         })

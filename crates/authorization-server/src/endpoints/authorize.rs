@@ -253,9 +253,8 @@ async fn authorize(
                 signed = p;
                 &signed
             }
+            // Logged once, with every refusal, when the error is rendered.
             Err(RequestObjectError::Invalid(d)) => {
-                let d = description_text(d);
-                tracing::info!(client.id = %client.id, oauth.error_description = %d, "request object refused");
                 return Err(fail_with_state(
                     outer.get("state"),
                     "invalid_request_object",

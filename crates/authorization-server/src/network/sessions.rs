@@ -85,7 +85,7 @@ const SESSION_PREFIX: &str = "lease:";
 fn field(ports: Option<PortRange>) -> String {
     match ports {
         None => WHOLE_ADDRESS.to_owned(),
-        Some(r) => format!("{}-{}", r.first, r.last),
+        Some(r) => r.to_string(),
     }
 }
 
