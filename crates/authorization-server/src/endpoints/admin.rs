@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use super::read_body;
 use crate::config::{parse_ip_or_net, PortRange};
 use crate::error::OAuthError;
-use crate::network::sessions::{self, session_network, Lease};
+use crate::network::sessions::{self, subscriber_network, Lease};
 use crate::protocol::Params;
 use crate::state::{keys, AppState};
 
@@ -129,22 +129,11 @@ struct SessionView {
 }
 
 /// An address or prefix that the resolver can look up (a /32, or an IPv6 /128, /64, /56, /48),
-/// outside every trusted proxy's range: a device there would be believed about its own
-/// forwarding header.
+/// outside every trusted proxy's range (`sessions::subscriber_network`).
 fn parse_network(s: &str, state: &AppState) -> Result<IpNet, OAuthError> {
     let net = parse_ip_or_net(s).map_err(OAuthError::invalid_request)?;
-    let net = session_network(net).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
-    let proxies = &state.settings.server.trusted_proxies;
-    if let Some(p) = proxies
-        .iter()
-        .find(|p| p.network.contains(&net) || net.contains(&p.network))
-    {
-        return Err(OAuthError::invalid_request(format!(
-            "{net} overlaps the trusted proxy range {}; a proxy's addresses are not subscribers'",
-            p.network
-        )));
-    }
-    Ok(net)
+    subscriber_network(net, &state.settings.server.trusted_proxies)
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
 fn parse_ports(p: Option<&str>) -> Result<Option<PortRange>, OAuthError> {
