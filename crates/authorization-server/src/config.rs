@@ -33,6 +33,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub log: LogSettings,
     pub dev: DevSettings,
+    pub radius: RadiusSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -66,6 +67,7 @@ impl Default for Settings {
             admin: AdminSettings::default(),
             log: LogSettings::default(),
             dev: DevSettings::default(),
+            radius: RadiusSettings::default(),
         }
     }
 }
@@ -633,6 +635,7 @@ impl Settings {
                 }
             }
         }
+        self.radius.validate(self.mode)?;
         Ok(())
     }
 
@@ -646,6 +649,152 @@ impl Settings {
         } else {
             self.keys.dir.join(file)
         }
+    }
+}
+
+/// The RADIUS accounting listener (`network::radius`): the packet core's gateways report each
+/// data session there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RadiusSettings {
+    /// Run the listener. Default: on in dev mode; in production, on when `listen` is set.
+    pub enabled: Option<bool>,
+    /// UDP address to listen on. Default: [`DEV_RADIUS_LISTEN`] in dev mode; production needs it.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The NAS clients (gateways, or a RADIUS proxy in front of them) and their shared secrets.
+    /// Empty in dev mode: `127.0.0.1` with [`DEV_RADIUS_SECRET`]; production needs at least one.
+    pub clients: Vec<NasClient>,
+    /// A session with no update (Start or Interim-Update) for this long expires, in seconds:
+    /// a few times the gateways' interim interval.
+    pub session_timeout_seconds: u64,
+    /// Datagrams handled at once (each is at most one packet's store writes).
+    pub max_in_flight: usize,
+}
+
+/// The dev-mode accounting address: the standard port on loopback.
+pub const DEV_RADIUS_LISTEN: &str = "127.0.0.1:1813";
+/// FreeRADIUS's test secret, so `radclient … testing123` works against the local stack; refused
+/// in production.
+pub const DEV_RADIUS_SECRET: &str = "testing123";
+
+impl Default for RadiusSettings {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            listen: None,
+            clients: Vec::new(),
+            session_timeout_seconds: 1800,
+            max_in_flight: 32,
+        }
+    }
+}
+
+/// One RADIUS client: an address or prefix and the secret it signs with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NasClient {
+    #[serde(deserialize_with = "ip_or_net")]
+    pub network: IpNet,
+    pub secret: Secret,
+}
+
+/// What the listener runs with once the mode's defaults are applied.
+pub struct RadiusListen {
+    pub addr: std::net::SocketAddr,
+    /// The address is the dev default (another process may hold it).
+    pub dev_default: bool,
+    pub clients: Vec<NasClient>,
+}
+
+impl RadiusSettings {
+    fn enabled_in(&self, mode: Mode) -> bool {
+        self.enabled
+            .unwrap_or(mode == Mode::Dev || self.listen.is_some())
+    }
+
+    /// The listener to run, if any.
+    pub fn effective(&self, mode: Mode) -> Option<RadiusListen> {
+        if !self.enabled_in(mode) {
+            return None;
+        }
+        let dev = mode == Mode::Dev;
+        let addr = match (self.listen, dev) {
+            (Some(addr), _) => addr,
+            (None, true) => DEV_RADIUS_LISTEN.parse().expect("valid"),
+            (None, false) => return None,
+        };
+        let mut clients = self.clients.clone();
+        if clients.is_empty() && dev {
+            clients.push(NasClient {
+                network: IpNet::from(IpAddr::from([127, 0, 0, 1])),
+                secret: Secret::new(DEV_RADIUS_SECRET),
+            });
+        }
+        Some(RadiusListen {
+            addr,
+            dev_default: self.listen.is_none(),
+            clients,
+        })
+    }
+
+    fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
+        if !(60..=7 * 24 * 3600).contains(&self.session_timeout_seconds) {
+            return Err(ConfigError(
+                "radius.session_timeout_seconds must be 60..=604800 (a few interim intervals)"
+                    .into(),
+            ));
+        }
+        if !(1..=1024).contains(&self.max_in_flight) {
+            return Err(ConfigError("radius.max_in_flight must be 1..=1024".into()));
+        }
+        if mode == Mode::Production {
+            let wanted = self.enabled == Some(true) || !self.clients.is_empty();
+            if wanted && self.listen.is_none() {
+                return Err(ConfigError(
+                    "radius is configured but radius.listen is not: give the UDP address \
+                     (e.g. \"0.0.0.0:1813\")"
+                        .into(),
+                ));
+            }
+            if self.enabled_in(mode) && self.clients.is_empty() {
+                return Err(ConfigError(
+                    "radius.listen is set but radius.clients is empty: list the gateways \
+                     ({ network = \"10.0.0.0/24\", secret = \"…\" })"
+                        .into(),
+                ));
+            }
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            // RFC 2865 §3: the secret must not be empty; the dev secret is public.
+            if c.secret.expose().is_empty() {
+                return Err(ConfigError(format!(
+                    "radius.clients: {} has an empty secret",
+                    c.network
+                )));
+            }
+            if mode == Mode::Production && c.secret.expose() == DEV_RADIUS_SECRET {
+                return Err(ConfigError(format!(
+                    "radius.clients: {} uses the test secret {DEV_RADIUS_SECRET}; set a random one \
+                     (at least 16 characters, RFC 2865 §3)",
+                    c.network
+                )));
+            }
+            // Peers are compared as IPv4 (`::ffff:a.b.c.d` is a.b.c.d): such an entry would
+            // match nothing.
+            if matches!(c.network, IpNet::V6(v6) if v6.addr().to_ipv4_mapped().is_some()) {
+                return Err(ConfigError(format!(
+                    "radius.clients: {} is IPv4-mapped IPv6; write the IPv4 address",
+                    c.network
+                )));
+            }
+            if self.clients[..i].iter().any(|o| o.network == c.network) {
+                return Err(ConfigError(format!(
+                    "radius.clients: {} is listed twice",
+                    c.network
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -778,6 +927,63 @@ mod tests {
         s.server.trusted_proxies[0].network = "::ffff:10.0.0.0/104".parse().unwrap();
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("IPv4-mapped"), "{err}");
+    }
+
+    #[test]
+    fn radius_is_on_in_dev_with_the_test_client_and_off_in_production_unless_configured() {
+        let dev = RadiusSettings::default().effective(Mode::Dev).unwrap();
+        assert_eq!(dev.addr.to_string(), DEV_RADIUS_LISTEN);
+        assert!(dev.dev_default);
+        assert_eq!(dev.clients.len(), 1);
+        assert_eq!(dev.clients[0].secret.expose(), DEV_RADIUS_SECRET);
+        let off = RadiusSettings {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        assert!(off.effective(Mode::Dev).is_none());
+        assert!(RadiusSettings::default()
+            .effective(Mode::Production)
+            .is_none());
+        assert!(RadiusSettings::default().validate(Mode::Production).is_ok());
+    }
+
+    #[test]
+    fn production_radius_needs_a_listener_and_clients_with_real_secrets() {
+        let client = |net: &str, secret: &str| NasClient {
+            network: parse_ip_or_net(net).unwrap(),
+            secret: Secret::new(secret),
+        };
+        let err = |r: &RadiusSettings, mode| r.validate(mode).unwrap_err().to_string();
+        let mut r = RadiusSettings {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        assert!(err(&r, Mode::Production).contains("radius.listen"));
+        r.listen = Some("0.0.0.0:1813".parse().unwrap());
+        assert!(err(&r, Mode::Production).contains("radius.clients is empty"));
+        r.clients = vec![client("10.0.0.0/24", DEV_RADIUS_SECRET)];
+        assert!(err(&r, Mode::Production).contains("test secret"));
+        assert!(r.validate(Mode::Dev).is_ok());
+        r.clients = vec![client("10.0.0.0/24", "a-long-random-nas-secret")];
+        r.enabled = None;
+        assert!(r.validate(Mode::Production).is_ok());
+        let on = r.effective(Mode::Production).unwrap();
+        assert!(!on.dev_default);
+        assert_eq!(on.clients.len(), 1);
+        for bad in [
+            vec![client("10.0.0.1", "")],
+            vec![client("::ffff:10.0.0.1", "s")],
+            vec![client("10.0.0.1", "s"), client("10.0.0.1/32", "t")],
+        ] {
+            r.clients = bad;
+            assert!(r.validate(Mode::Dev).is_err());
+        }
+        r.clients = vec![client("10.0.0.1", "s")];
+        r.session_timeout_seconds = 59;
+        assert!(err(&r, Mode::Dev).contains("session_timeout_seconds"));
+        r.session_timeout_seconds = 1800;
+        r.max_in_flight = 0;
+        assert!(err(&r, Mode::Dev).contains("max_in_flight"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::clients::ClientRegistry;
 use crate::config::{AuthMethod, ClientSettings, Mode, Settings, StaticEntry};
 use crate::endpoints;
 use crate::keys::{self, read_jwks_file, KeyFileError};
+use crate::network::radius::{FeedCounters, RadiusFeed};
 use crate::network::{ChainResolver, IdentityResolver, SessionResolver, StaticTable};
 use crate::protocol::scope::API_SCOPES;
 use crate::recipient::RecipientKey;
@@ -62,6 +63,8 @@ pub struct Application {
     server: Server,
     /// The admin listener, when `admin.listen` gives it one.
     admin: Option<(SocketAddr, Server)>,
+    /// The RADIUS accounting listener, when `radius` runs one.
+    radius: Option<RadiusFeed>,
 }
 
 impl Application {
@@ -138,10 +141,16 @@ impl Application {
             ),
             (None, None) => unreachable!("validate() requires one of them"),
         };
-        // The static table first (no I/O), then the sessions the packet core reported.
+        // The static table first (no I/O), then the sessions the packet core reported (RADIUS
+        // accounting, network::radius, or the admin API).
+        let radius = RadiusFeed::start(&settings, deps.store.clone(), deps.clock.clone())?;
+        let sessions = SessionResolver::new(deps.store.clone());
         let resolvers: Vec<Box<dyn IdentityResolver>> = vec![
             Box::new(StaticTable::new(settings.network.static_table.clone())),
-            Box::new(SessionResolver::new(deps.store.clone())),
+            match &radius {
+                Some(feed) => Box::new(feed.count_lookups(sessions)),
+                None => Box::new(sessions),
+            },
         ];
 
         let workers = match settings.server.workers {
@@ -237,6 +246,7 @@ impl Application {
             crypto,
             server,
             admin,
+            radius,
         })
     }
 
@@ -262,8 +272,19 @@ impl Application {
         self.admin.as_ref().map(|(addr, _)| *addr)
     }
 
-    /// Runs until the public listener stops; the admin listener stops with it.
+    /// Where the RADIUS accounting listener listens, when it runs.
+    pub fn radius_addr(&self) -> Option<SocketAddr> {
+        self.radius.as_ref().map(RadiusFeed::local_addr)
+    }
+
+    /// The RADIUS feed's counters, when the listener runs.
+    pub fn radius_counters(&self) -> Option<Arc<FeedCounters>> {
+        self.radius.as_ref().map(RadiusFeed::counters)
+    }
+
+    /// Runs until the public listener stops; the admin and RADIUS listeners stop with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _radius = self.radius;
         let Some((_, admin)) = self.admin else {
             return self.server.await;
         };

@@ -62,4 +62,9 @@ fn every_commented_setting_in_the_example_is_a_valid_key_and_value() {
     assert!(s.subject.pairwise_salt.is_some() && s.admin.token.is_some());
     assert_eq!(s.clients.len(), 1);
     assert_eq!(s.clients[0].scopes.len(), 2);
+    assert_eq!(s.radius.clients.len(), 1);
+    assert_eq!(
+        s.radius.listen.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:1813")
+    );
 }

@@ -8,6 +8,7 @@
 //!    in the shared store (what the packet core reports) implement the same trait.
 
 mod address;
+pub mod radius;
 pub mod sessions;
 mod static_table;
 
