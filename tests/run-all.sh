@@ -3,12 +3,15 @@
 # On a fresh Debian machine it installs what is missing, then runs the format check, clippy with
 # warnings as errors, cargo deny (deny.toml; cargo-deny is installed when missing), and every test
 # of the workspace, including the Redis tests (which start their own redis-server on a free
-# loopback port and fail, rather than skip, when it is missing).
+# loopback port and fail, rather than skip, when it is missing) and the RADIUS tests (which drive
+# the accounting listener with FreeRADIUS's radclient, from freeradius-utils, and fail rather than
+# skip when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)

@@ -18,6 +18,11 @@ pub struct Stack {
     pub as_url: String,
     pub api: String,
     pub keys_dir: tempfile::TempDir,
+    /// The authorization server's RADIUS accounting listener and its counters, when it runs.
+    pub radius: Option<(
+        std::net::SocketAddr,
+        Arc<authorization_server::network::radius::FeedCounters>,
+    )>,
 }
 
 /// Options for [`start`].
@@ -35,6 +40,11 @@ pub struct StackOptions {
     pub nv_accept_playground: Option<bool>,
     /// Turn the authorization server's admin API on with this token.
     pub as_admin_token: Option<String>,
+    /// Run the authorization server's RADIUS accounting listener on a free loopback port (the
+    /// dev NAS client: 127.0.0.1, secret testing123).
+    pub as_radius: bool,
+    /// The clock of both servers (`None`: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 /// Write the resource server's encryption key (private, and its public JWKS) into `dir` unless
@@ -64,7 +74,10 @@ pub async fn start(options: StackOptions) -> Stack {
         .clone()
         .unwrap_or_else(|| keys_dir.path().to_path_buf());
     ensure_rs_key(&dir);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = options
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
 
     let mut a = authorization_server::Settings::default();
     a.server.port = 0;
@@ -77,6 +90,11 @@ pub async fn start(options: StackOptions) -> Stack {
         .as_admin_token
         .clone()
         .map(authorization_server::config::Secret::new);
+    if options.as_radius {
+        a.radius.listen = Some("127.0.0.1:0".parse().expect("valid"));
+    } else {
+        a.radius.enabled = Some(false);
+    }
     let as_store = options
         .as_store
         .clone()
@@ -92,6 +110,7 @@ pub async fn start(options: StackOptions) -> Stack {
     .expect("the authorization server starts");
     let issuer = auth.issuer().to_owned();
     let as_url = format!("http://{}", auth.local_addr());
+    let radius = auth.radius_addr().zip(auth.radius_counters());
 
     let mut n = number_verification::config::Settings::default();
     n.server.port = 0;
@@ -122,6 +141,7 @@ pub async fn start(options: StackOptions) -> Stack {
         as_url,
         api,
         keys_dir,
+        radius,
     }
 }
 
