@@ -98,7 +98,17 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
             .unwrap();
     }
 
+    // The RADIUS listener: a session with its 3GPP attributes, a wrong secret, a malformed
+    // number, a Stop and an Accounting-On.
+    radius_traffic().await;
+
     let logs = capture.text();
+    assert!(
+        logs.contains("RADIUS accounting listener ready")
+            && logs.contains("accounting request dropped")
+            && logs.contains("NAS restarted"),
+        "the RADIUS listener was logged:\n{logs}"
+    );
     assert!(
         logs.contains("session added"),
         "the admin API was logged:\n{logs}"
@@ -129,7 +139,70 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         &assertion[assertion.len() - 40..],
         SECRET,
         "wrong-secret-xyz",
+        "4915112345678",
+        "262019876543210",
+        "3534900698733399",
+        "log-session-id-77",
+        "log-test-nas-secret",
     ] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`");
     }
+}
+
+async fn radius_traffic() {
+    use std::sync::Arc;
+
+    use authorization_server::config::{NasClient, Secret};
+    use authorization_server::network::radius::RadiusFeed;
+    use nv_store::{Clock, MemoryStore, SystemClock};
+    use radius_accounting::testing::RequestBuilder;
+
+    let secret = b"log-test-nas-secret";
+    let mut settings = authorization_server::Settings::default();
+    settings.radius.listen = Some("127.0.0.1:0".parse().unwrap());
+    settings.radius.max_in_flight = 1;
+    settings.radius.clients = vec![NasClient {
+        network: "127.0.0.1/32".parse().unwrap(),
+        secret: Secret::new("log-test-nas-secret"),
+    }];
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let feed = RadiusFeed::start(&settings, Arc::new(MemoryStore::new(clock.clone())), clock)
+        .unwrap()
+        .unwrap();
+    let nas = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    nas.connect(feed.local_addr()).await.unwrap();
+    let session = |id: u8, status: u32, msisdn: &[u8]| {
+        RequestBuilder::new(id)
+            .u32(40, status)
+            .string(44, b"log-session-id-77")
+            .string(31, msisdn)
+            .ipv4(8, [100, 64, 7, 7])
+            .vsa_3gpp(1, b"262019876543210")
+            .vsa_3gpp(20, b"3534900698733399")
+            .vsa_3gpp(21, &[6])
+    };
+    let answered = [
+        session(1, 1, b"4915112345678").build(secret),
+        session(2, 2, b"4915112345678").build(secret),
+        RequestBuilder::new(3).u32(40, 7).build(secret),
+    ];
+    let dropped = [
+        session(4, 1, b"4915112345678").build(b"wrong"),
+        session(5, 1, b"49151-12345678").build(secret),
+        session(6, 9, b"4915112345678").build(secret),
+    ];
+    for packet in dropped.iter().chain(&answered) {
+        nas.send(packet).await.unwrap();
+    }
+    let mut buf = [0u8; 64];
+    for _ in &answered {
+        tokio::time::timeout(std::time::Duration::from_secs(10), nas.recv(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+    }
+    assert_eq!(
+        feed.counters().snapshot().dropped_total(),
+        dropped.len() as u64
+    );
 }
