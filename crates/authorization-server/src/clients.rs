@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use crate::config::{AuthMethod, ClientSettings, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
 use nv_store::Clock;
-use server_kit::remote::RemoteDocument;
+use server_kit::remote::{RemoteDocument, RemoteError};
 
 pub struct Client {
     pub id: String,
@@ -77,10 +77,10 @@ impl Client {
             ClientKeys::None => Err(ClientJwsError::NoKeys),
             ClientKeys::Static(keys) => verify(keys),
             ClientKeys::Remote(remote) => {
-                let keys = remote.get().await.map_err(|e| {
-                    tracing::warn!(client.id = %self.id, error.cause = %e, "client jwks_uri unavailable");
-                    ClientJwsError::KeysUnavailable
-                })?;
+                let keys = remote
+                    .get()
+                    .await
+                    .map_err(ClientJwsError::KeysUnavailable)?;
                 match verify(&keys) {
                     Err(ClientJwsError::Invalid(VerifyError::UnknownKey(kid))) => {
                         // The client may have rotated its keys: refetch (rate-limited). Without
@@ -90,7 +90,7 @@ impl Client {
                         match remote.refresh_unless(has_kid).await {
                             Ok(Some(fresh)) => verify(&fresh),
                             Ok(None) => Err(ClientJwsError::Invalid(VerifyError::UnknownKey(kid))),
-                            Err(_) => Err(ClientJwsError::KeysUnavailable),
+                            Err(e) => Err(ClientJwsError::KeysUnavailable(e)),
                         }
                     }
                     other => other,
@@ -111,7 +111,7 @@ pub enum ClientJwsError {
     /// The client registered no keys (a secret-only or public client).
     NoKeys,
     /// Its `jwks_uri` could not be fetched.
-    KeysUnavailable,
+    KeysUnavailable(RemoteError),
     Invalid(VerifyError),
 }
 

@@ -1,5 +1,7 @@
 //! Logging: the subscriber comes from the shared kit (`log.format`, `RUST_LOG`); here, the
-//! per-request root span. Nothing personal is logged: phone numbers appear masked, codes and
+//! per-request root span, which ends with one event: `request completed`, `request refused`
+//! (an [`crate::error::OAuthError`] or an `AuthorizeError`, whose log form the span carries) or
+//! `request failed` (5xx). Nothing personal is logged: phone numbers appear masked, codes and
 //! tokens never.
 
 pub use server_kit::telemetry::init;
@@ -37,13 +39,19 @@ impl RootSpanBuilder for RootSpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
+        // Records the error's log form in the span (`exception.message`: code, description and
+        // cause; `exception.details`): errors are logged once, here, by the one event below.
         DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
         let _entered = span.enter();
         match outcome {
-            Ok(r) if r.status().is_server_error() => {
-                tracing::error!(http.status = r.status().as_u16(), "request failed")
+            Ok(r) => {
+                let status = r.status().as_u16();
+                match r.response().error() {
+                    _ if status >= 500 => tracing::error!(http.status = status, "request failed"),
+                    Some(_) => tracing::info!(http.status = status, "request refused"),
+                    None => tracing::info!(http.status = status, "request completed"),
+                }
             }
-            Ok(r) => tracing::info!(http.status = r.status().as_u16(), "request completed"),
             Err(_) => tracing::error!("request failed"),
         }
     }

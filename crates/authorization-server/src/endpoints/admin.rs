@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use ipnet::IpNet;
 use nv_token::PhoneNumber;
@@ -13,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::read_body;
+use super::{read_body, NO_SUCH_ENDPOINT};
 use crate::config::{parse_ip_or_net, PortRange};
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::network::sessions::{self, subscriber_network, Lease};
 use crate::protocol::Params;
 use crate::state::{keys, AppState};
@@ -43,10 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
     let Some(expected) = &state.settings.admin.token else {
-        let mut e = OAuthError::invalid_request("no such endpoint");
-        e.error = "not_found";
-        e.status = StatusCode::NOT_FOUND;
-        return Err(e);
+        return Err(OAuthError::not_found(NO_SUCH_ENDPOINT));
     };
     let presented = req
         .headers()
@@ -56,21 +52,20 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim());
     let Some(presented) = presented else {
-        return Err(OAuthError::invalid_token(
-            "the admin API needs `Authorization: Bearer <admin token>`",
-        )
-        .with_www_authenticate("Bearer realm=\"admin\""));
+        return Err(OAuthError::TokenMissing {
+            realm: Some("admin"),
+            description: "the admin API needs `Authorization: Bearer <admin token>`".into(),
+        });
     };
     let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let b: [u8; 32] = Sha256::digest(expected.expose().as_bytes()).into();
     if bool::from(a.ct_eq(&b)) {
         Ok(())
     } else {
-        let mut e = OAuthError::invalid_token("the admin token is not valid");
-        e.error = "forbidden";
-        e.status = StatusCode::FORBIDDEN;
-        e.www_authenticate = None;
-        Err(e)
+        Err(OAuthError::new(
+            ErrorCode::Forbidden,
+            "the admin token is not valid",
+        ))
     }
 }
 
@@ -160,7 +155,7 @@ async fn add_session(
     };
     sessions::put_lease(&*state.store, &net, ports, &lease, now)
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     tracing::info!(session.network = %net, subscriber = %new.msisdn.masked(), "session added");
     Ok(HttpResponse::Created().json(SessionView {
         network: net.to_string(),
@@ -177,7 +172,7 @@ async fn list_sessions(
     authorize(&req, &state)?;
     let out: Vec<SessionView> = sessions::list(&*state.store, state.now())
         .await
-        .map_err(OAuthError::temporarily_unavailable)?
+        .map_err(OAuthError::unavailable)?
         .into_iter()
         .map(|r| SessionView {
             network: r.network.to_string(),
@@ -204,11 +199,9 @@ async fn remove_session(
     let ports = parse_ports(params.get("ports"))?;
     let removed = sessions::remove_lease(&*state.store, &net, ports)
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     if !removed {
-        return Ok(HttpResponse::NotFound().json(
-            serde_json::json!({"error": "not_found", "error_description": "no such session"}),
-        ));
+        return Err(OAuthError::not_found("no such session"));
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -237,7 +230,7 @@ async fn add_number(
             Duration::from_secs(ttl as u64),
         )
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     Ok(HttpResponse::Created().json(
         serde_json::json!({"phoneNumber": new.phone_number, "valid_until": state.now() + ttl}),
     ))
@@ -252,7 +245,7 @@ async fn list_numbers(
         .store
         .scan_prefix(keys::PLAYGROUND_PREFIX)
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     let mut numbers: Vec<String> = rows
         .into_iter()
         .map(|(k, _)| k.trim_start_matches(keys::PLAYGROUND_PREFIX).to_owned())
@@ -282,10 +275,12 @@ async fn remove_number(
         .store
         .delete(&keys::playground_number(&number))
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     if deleted {
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Ok(HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "error_description": "not a playground number added through this API"})))
+        Err(OAuthError::not_found(
+            "not a playground number added through this API",
+        ))
     }
 }

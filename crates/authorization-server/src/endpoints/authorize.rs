@@ -18,7 +18,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::read_form;
-use crate::error::description_text;
+use crate::error::{Description, ErrorCode, OAuthError};
 use crate::network::{client_address, ForwardingError};
 use crate::protocol::request_object::{self, RequestObjectError};
 use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
@@ -39,15 +39,13 @@ pub struct CodeGrant {
 }
 
 pub enum AuthorizeError {
-    /// Not redirected: the client or redirect URI cannot be trusted.
-    Page {
-        error: &'static str,
-        description: String,
-    },
+    /// Not redirected: the client or redirect URI cannot be trusted. 400 with the HTML page.
+    Page(OAuthError),
+    /// Back to the client: a 302 to `to` with `error`, `error_description`, `state` and `iss`
+    /// (RFC 6749 §4.1.2.1, RFC 9207).
     Redirect {
         to: String,
-        error: &'static str,
-        description: String,
+        error: OAuthError,
         state: Option<String>,
         iss: String,
     },
@@ -55,10 +53,13 @@ pub enum AuthorizeError {
 
 impl AuthorizeError {
     /// The HTML error page (the client or redirect URI cannot be trusted).
-    pub fn page(error: &'static str, description: impl Into<String>) -> Self {
-        AuthorizeError::Page {
-            error,
-            description: description_text(description),
+    pub fn page(code: ErrorCode, description: impl Into<Description>) -> Self {
+        AuthorizeError::Page(OAuthError::new(code, description))
+    }
+
+    pub fn error(&self) -> &OAuthError {
+        match self {
+            AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. } => error,
         }
     }
 }
@@ -68,23 +69,26 @@ impl AuthorizeError {
 impl std::fmt::Debug for AuthorizeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AuthorizeError::Page { error, description } => f
-                .debug_struct("Page")
-                .field("error", error)
-                .field("description", description)
-                .finish(),
-            AuthorizeError::Redirect {
-                error,
-                description,
-                state,
-                ..
-            } => f
+            AuthorizeError::Page(error) => f.debug_tuple("Page").field(error).finish(),
+            AuthorizeError::Redirect { error, state, .. } => f
                 .debug_struct("Redirect")
                 .field("error", error)
-                .field("description", description)
                 .field("state", &state.as_ref().map(|_| "[redacted]"))
                 .finish_non_exhaustive(),
         }
+    }
+}
+
+/// The log form: the error's, cause included.
+impl std::fmt::Display for AuthorizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error().fmt(f)
+    }
+}
+
+impl std::error::Error for AuthorizeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error().source()
     }
 }
 
@@ -95,50 +99,32 @@ struct ErrorPage<'a> {
     description: &'a str,
 }
 
-impl std::fmt::Display for AuthorizeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AuthorizeError::Page { error, description }
-            | AuthorizeError::Redirect {
-                error, description, ..
-            } => {
-                write!(f, "{error}: {description}")
-            }
-        }
-    }
-}
-
 impl ResponseError for AuthorizeError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthorizeError::Page { .. } => StatusCode::BAD_REQUEST,
+            AuthorizeError::Page(_) => StatusCode::BAD_REQUEST,
             AuthorizeError::Redirect { .. } => StatusCode::FOUND,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        tracing::info!(oauth.error = %self, "authorization request refused");
+        let code = self.error().code().as_str();
+        let description = self.error().description();
         match self {
-            AuthorizeError::Page { error, description } => {
-                let html = ErrorPage { error, description }
-                    .render()
-                    .unwrap_or_else(|_| format!("{error}: {description}"));
+            AuthorizeError::Page(_) => {
+                let html = ErrorPage {
+                    error: code,
+                    description: &description,
+                }
+                .render()
+                .unwrap_or_else(|_| format!("{code}: {description}"));
                 HttpResponse::BadRequest()
                     .content_type("text/html; charset=utf-8")
                     .insert_header((header::CACHE_CONTROL, "no-store"))
                     .body(html)
             }
-            AuthorizeError::Redirect {
-                to,
-                error,
-                description,
-                state,
-                iss,
-            } => {
-                let mut pairs = vec![
-                    ("error", *error),
-                    ("error_description", description.as_str()),
-                ];
+            AuthorizeError::Redirect { to, state, iss, .. } => {
+                let mut pairs = vec![("error", code), ("error_description", &description)];
                 if let Some(s) = state {
                     pairs.push(("state", s));
                 }
@@ -182,7 +168,7 @@ pub async fn post(
 ) -> Result<HttpResponse, AuthorizeError> {
     let body = read_form(&req, payload, state.settings.server.max_body_bytes)
         .await
-        .map_err(|e| AuthorizeError::page(e.error, e.error_description))?;
+        .map_err(AuthorizeError::Page)?;
     authorize(&req, &state, Params::parse(&body)).await
 }
 
@@ -196,51 +182,50 @@ async fn authorize(
     let page = AuthorizeError::page;
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
         return Err(page(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "client_id and redirect_uri must each be given once",
         ));
     }
     let client_id = params
         .get("client_id")
-        .ok_or_else(|| page("invalid_request", "client_id is missing"))?;
-    let client = state
-        .clients
-        .get(client_id)
-        .ok_or_else(|| page("invalid_client", "client_id is not a registered client"))?;
+        .ok_or_else(|| page(ErrorCode::InvalidRequest, "client_id is missing"))?;
+    let client = state.clients.get(client_id).ok_or_else(|| {
+        page(
+            ErrorCode::InvalidClient,
+            "client_id is not a registered client",
+        )
+    })?;
     // OIDC Core §3.1.2.1 makes redirect_uri REQUIRED.
     let redirect_uri = params
         .get("redirect_uri")
-        .ok_or_else(|| page("invalid_request", "redirect_uri is missing"))?;
+        .ok_or_else(|| page(ErrorCode::InvalidRequest, "redirect_uri is missing"))?;
     if !client.redirect_uri_registered(redirect_uri) {
         return Err(page(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "redirect_uri is not registered for this client (exact match required)",
         ));
     }
 
     // 2. From here on, errors go back to the client.
-    let fail_with_state = |client_state: Option<&str>, error: &'static str, description: String| {
-        AuthorizeError::Redirect {
+    let fail_with_state =
+        |client_state: Option<&str>, error: OAuthError| AuthorizeError::Redirect {
             to: redirect_uri.to_owned(),
             error,
-            description: description_text(description),
             state: client_state.map(str::to_owned),
             iss: state.issuer.clone(),
-        }
-    };
+        };
     {
-        let fail = |error, description| fail_with_state(params.get("state"), error, description);
+        let fail = |error| fail_with_state(params.get("state"), error);
         if let Some(dup) = params.first_duplicate() {
-            return Err(fail(
-                "invalid_request",
-                format!("parameter `{dup}` is included more than once"),
-            ));
+            return Err(fail(OAuthError::invalid_request(format!(
+                "parameter `{dup}` is included more than once"
+            ))));
         }
         if params.contains("request_uri") {
-            return Err(fail(
-                "request_uri_not_supported",
-                "request_uri is not supported; send the request object by value (request)".into(),
-            ));
+            return Err(fail(OAuthError::new(
+                ErrorCode::RequestUriNotSupported,
+                "request_uri is not supported; send the request object by value (request)",
+            )));
         }
     }
     // A signed request object (OIDC Core §6.1, RFC 9101; a MUST of the CAMARA profile): once it
@@ -253,71 +238,73 @@ async fn authorize(
                 signed = p;
                 &signed
             }
-            // Logged once, with every refusal, when the error is rendered.
             Err(RequestObjectError::Invalid(d)) => {
                 return Err(fail_with_state(
                     outer.get("state"),
-                    "invalid_request_object",
-                    d,
+                    OAuthError::new(ErrorCode::InvalidRequestObject, d),
                 ));
             }
             Err(RequestObjectError::Unavailable(e)) => {
-                tracing::error!(error.cause = %e, "checking a request object failed");
                 return Err(fail_with_state(
                     outer.get("state"),
-                    "temporarily_unavailable",
-                    "the authorization server is unavailable; retry shortly".into(),
+                    OAuthError::caused(ErrorCode::TemporarilyUnavailable, UNAVAILABLE, e),
                 ));
             }
         },
     };
     let client_state = params.get("state").map(str::to_owned);
-    let fail = |error: &'static str, description: String| {
-        fail_with_state(client_state.as_deref(), error, description)
-    };
+    let fail = |error: OAuthError| fail_with_state(client_state.as_deref(), error);
+    let refuse = |code: ErrorCode, description: String| fail(OAuthError::new(code, description));
     match params.get("response_type") {
-        None => return Err(fail("invalid_request", "response_type is missing".into())),
+        None => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "response_type is missing".into(),
+            ))
+        }
         Some("code") => {}
         Some(_) => {
-            return Err(fail(
-                "unsupported_response_type",
+            return Err(refuse(
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported".into(),
             ))
         }
     }
     if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail(
-            "invalid_request",
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
             "only response_mode=query is supported".into(),
         ));
     }
     let scopes = match ScopeSet::parse(params.get("scope").unwrap_or("")) {
         Ok(s) => s,
-        Err(ScopeError::Missing) => return Err(fail("invalid_request", "scope is missing".into())),
-        Err(e) => return Err(fail("invalid_scope", e.to_string())),
+        Err(ScopeError::Missing) => {
+            return Err(refuse(ErrorCode::InvalidRequest, "scope is missing".into()))
+        }
+        Err(e) => return Err(refuse(ErrorCode::InvalidScope, e.to_string())),
     };
     scopes
         .check_allowed(&client.scopes, &client.purposes)
-        .map_err(|e| fail("invalid_scope", e.to_string()))?;
+        .map_err(|e| refuse(ErrorCode::InvalidScope, e.to_string()))?;
     let challenge = CodeChallenge::from_request(
         params.get("code_challenge"),
         params.get("code_challenge_method"),
     )
-    .map_err(|e| fail("invalid_request", e.to_string()))?;
+    .map_err(|e| refuse(ErrorCode::InvalidRequest, e.to_string()))?;
     if challenge.is_none() && client.is_public() {
         // RFC 9700 §2.1.1 / ICM Appendix A: PKCE is required for public clients.
-        return Err(fail(
-            "invalid_request",
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
             "code_challenge (PKCE, S256) is required for public clients".into(),
         ));
     }
-    let prompt_none = check_prompt(params.get("prompt")).map_err(|(e, d)| fail(e, d.into()))?;
+    let prompt_none = check_prompt(params.get("prompt")).map_err(|(e, d)| refuse(e, d.into()))?;
     if let Some(max_age) = params.get("max_age") {
         // Every authentication here is a fresh network lookup, so any max_age is met (OIDC Core
         // §3.1.2.1); only its syntax can be wrong.
         max_age.parse::<u64>().map_err(|_| {
-            fail(
-                "invalid_request",
+            refuse(
+                ErrorCode::InvalidRequest,
                 "max_age must be a non-negative integer".into(),
             )
         })?;
@@ -325,7 +312,7 @@ async fn authorize(
     let hint = match params.get("login_hint") {
         Some(h) => Some(
             h.parse::<LoginHint>()
-                .map_err(|e| fail("invalid_request", e.to_string()))?,
+                .map_err(|e| refuse(ErrorCode::InvalidRequest, e.to_string()))?,
         ),
         None => None,
     };
@@ -336,34 +323,35 @@ async fn authorize(
     let (phone_number, amr) = match identify(req, state, hint.as_ref(), now).await {
         Ok(found) => found,
         Err(Unidentified::Store(e)) => {
-            tracing::error!(error.cause = %e, "identity lookup failed");
-            return Err(fail(
-                "temporarily_unavailable",
-                "the network identity service is unavailable; retry shortly".into(),
-            ));
+            return Err(fail(OAuthError::caused(
+                ErrorCode::TemporarilyUnavailable,
+                "the network identity service is unavailable; retry shortly",
+                e,
+            )));
         }
         Err(why) => {
-            let description = match why {
-                Unidentified::Forwarding(e) => {
-                    // A proxy misconfiguration or a tampered request: the detail is for the
-                    // operator's log (once per request, like every refusal), not for the client,
-                    // which must not learn how the proxies are set up.
-                    tracing::info!(error.cause = %e, "forwarding headers refused");
-                    "the subscriber could not be identified from the mobile network: the \
-                     request's forwarding headers do not identify the device"
-                        .to_owned()
-                }
-                _ => "the subscriber could not be identified from the mobile network: the request \
-                      did not come from a mobile data connection known to this operator"
-                    .to_owned(),
-            };
             // OIDC Core §3.1.2.6 when the request itself says prompt=none; ICM Appendix A otherwise.
-            let error = if prompt_none {
-                "login_required"
+            let code = if prompt_none {
+                ErrorCode::LoginRequired
             } else {
-                "access_denied"
+                ErrorCode::AccessDenied
             };
-            return Err(fail(error, description));
+            return Err(fail(match why {
+                // A proxy misconfiguration or a tampered request: the detail is for the
+                // operator's log, not for the client, which must not learn how the proxies are
+                // set up.
+                Unidentified::Forwarding(e) => OAuthError::caused(
+                    code,
+                    "the subscriber could not be identified from the mobile network: the \
+                     request's forwarding headers do not identify the device",
+                    e,
+                ),
+                _ => OAuthError::new(
+                    code,
+                    "the subscriber could not be identified from the mobile network: the request \
+                     did not come from a mobile data connection known to this operator",
+                ),
+            }));
         }
     };
 
@@ -384,10 +372,7 @@ async fn authorize(
     let value = serde_json::to_vec(&grant)
         .map_err(|e| e.to_string())
         .and_then(|json| crate::sealed::seal(&code, &json))
-        .map_err(|e| {
-            tracing::error!(error.cause = %e, "sealing the code record failed");
-            fail("server_error", "internal error".into())
-        })?;
+        .map_err(|e| fail(OAuthError::internal(e)))?;
     let ttl = Duration::from_secs(state.settings.code.ttl_seconds as u64);
     match state
         .store
@@ -395,13 +380,18 @@ async fn authorize(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return Err(fail("server_error", "code collision; retry".into())),
+        Ok(false) => {
+            return Err(refuse(
+                ErrorCode::ServerError,
+                "code collision; retry".into(),
+            ))
+        }
         Err(e) => {
-            tracing::error!(error.cause = %e, "storing the code failed");
-            return Err(fail(
-                "temporarily_unavailable",
-                "the authorization server is unavailable; retry shortly".into(),
-            ));
+            return Err(fail(OAuthError::caused(
+                ErrorCode::TemporarilyUnavailable,
+                UNAVAILABLE,
+                e,
+            )))
         }
     }
     tracing::info!(client.id = %client.id, subscriber = %grant.phone_number.masked(), amr = ?grant.amr, "code issued");
@@ -413,15 +403,18 @@ async fn authorize(
     Ok(redirect(redirect_uri, &pairs))
 }
 
+/// What `/authorize` answers when the store or a client's keys cannot be reached.
+const UNAVAILABLE: &str = "the authorization server is unavailable; retry shortly";
+
 /// `prompt` (OIDC Core §3.1.2.1). Returns whether it was `none`.
-fn check_prompt(prompt: Option<&str>) -> Result<bool, (&'static str, &'static str)> {
+fn check_prompt(prompt: Option<&str>) -> Result<bool, (ErrorCode, &'static str)> {
     let Some(prompt) = prompt else {
         return Ok(false);
     };
     let values: Vec<&str> = prompt.split(' ').filter(|v| !v.is_empty()).collect();
     if values.contains(&"none") && values.len() > 1 {
         return Err((
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
@@ -430,15 +423,18 @@ fn check_prompt(prompt: Option<&str>) -> Result<bool, (&'static str, &'static st
             // A silent network authentication is always fresh: login is met, none is honoured.
             "none" | "login" => {}
             "consent" => {
-                return Err(("consent_required", "this server cannot show a consent page"))
+                return Err((
+                    ErrorCode::ConsentRequired,
+                    "this server cannot show a consent page",
+                ))
             }
             "select_account" => {
                 return Err((
-                    "account_selection_required",
+                    ErrorCode::AccountSelectionRequired,
                     "the account is the SIM in the device; there is nothing to select",
                 ))
             }
-            _ => return Err(("invalid_request", "prompt has an unknown value")),
+            _ => return Err((ErrorCode::InvalidRequest, "prompt has an unknown value")),
         }
     }
     Ok(values.contains(&"none"))
@@ -506,8 +502,7 @@ mod tests {
     fn a_refusal_never_prints_the_client_state() {
         let e = AuthorizeError::Redirect {
             to: "https://rp.example/cb".into(),
-            error: "access_denied",
-            description: "no".into(),
+            error: OAuthError::new(ErrorCode::AccessDenied, "no"),
             state: Some("client-state-f00d".into()),
             iss: "https://as.example".into(),
         };
@@ -523,19 +518,19 @@ mod tests {
         assert_eq!(check_prompt(Some("login")), Ok(false));
         assert_eq!(
             check_prompt(Some("consent")).unwrap_err().0,
-            "consent_required"
+            ErrorCode::ConsentRequired
         );
         assert_eq!(
             check_prompt(Some("select_account")).unwrap_err().0,
-            "account_selection_required"
+            ErrorCode::AccountSelectionRequired
         );
         assert_eq!(
             check_prompt(Some("none login")).unwrap_err().0,
-            "invalid_request"
+            ErrorCode::InvalidRequest
         );
         assert_eq!(
             check_prompt(Some("bogus")).unwrap_err().0,
-            "invalid_request"
+            ErrorCode::InvalidRequest
         );
     }
 }

@@ -4,7 +4,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
+use super::NO_SUCH_ENDPOINT;
 use crate::config::Mode;
+use crate::error::OAuthError;
 use crate::protocol::Params;
 use crate::state::AppState;
 
@@ -17,11 +19,12 @@ struct Callback<'a> {
     error_description: Option<&'a str>,
 }
 
-pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
     if state.settings.mode != Mode::Dev {
-        return HttpResponse::NotFound().json(
-            serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
-        );
+        return Err(OAuthError::not_found(NO_SUCH_ENDPOINT));
     }
     let p = Params::parse(req.query_string().as_bytes());
     let page = Callback {
@@ -30,10 +33,8 @@ pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         error: p.get("error"),
         error_description: p.get("error_description"),
     };
-    match page.render() {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-        Err(e) => HttpResponse::InternalServerError().body(format!("template error: {e}")),
-    }
+    let html = page.render().map_err(OAuthError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }

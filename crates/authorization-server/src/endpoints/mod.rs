@@ -9,7 +9,6 @@ pub mod token;
 pub mod userinfo;
 
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
@@ -59,15 +58,18 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound()
-        .json(serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}))
+/// Through the error mapping, so the 404 and 405 have the JSON error form (and are logged as
+/// refusals) like every other error.
+async fn not_found() -> Result<HttpResponse, OAuthError> {
+    Err(OAuthError::not_found(NO_SUCH_ENDPOINT))
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .json(serde_json::json!({"error": "invalid_request", "error_description": "method not allowed on this endpoint"}))
+async fn method_not_allowed() -> Result<HttpResponse, OAuthError> {
+    Err(OAuthError::MethodNotAllowed)
 }
+
+/// The description of the 404 of a path (or an API) that does not exist.
+pub const NO_SUCH_ENDPOINT: &str = "no such endpoint";
 
 /// Read a whole `application/x-www-form-urlencoded` body (see [`read_body`]).
 pub async fn read_form(
@@ -103,10 +105,7 @@ pub async fn read_body(
         let chunk =
             chunk.map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
-            let mut e =
-                OAuthError::invalid_request(format!("the request body exceeds {limit} bytes"));
-            e.status = StatusCode::PAYLOAD_TOO_LARGE;
-            return Err(e);
+            return Err(OAuthError::BodyTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }

@@ -10,6 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::read_form;
 use super::token::IssuedToken;
 use crate::error::OAuthError;
+use crate::protocol::scope::OPENID;
 use crate::protocol::Params;
 use crate::state::{keys, AppState};
 
@@ -59,15 +60,17 @@ pub async fn userinfo(
         }
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => {
-            return Err(OAuthError::invalid_token("an access token is required")
-                .with_www_authenticate("Bearer"));
+            return Err(OAuthError::TokenMissing {
+                realm: None,
+                description: "an access token is required".into(),
+            });
         }
     };
     let raw = state
         .store
         .get(&keys::access_token(&token))
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     let record: IssuedToken = raw
         .and_then(|r| serde_json::from_slice(&r).ok())
         .ok_or_else(|| OAuthError::invalid_token("the access token is unknown or expired"))?;
@@ -80,12 +83,8 @@ pub async fn userinfo(
             "the access token is not for this server (aud)",
         ));
     }
-    if !record.scope.split(' ').any(|s| s == "openid") {
-        let mut e = OAuthError::invalid_token("the access token was not issued for openid");
-        e.error = "insufficient_scope";
-        e.status = actix_web::http::StatusCode::FORBIDDEN;
-        e.www_authenticate = Some("Bearer error=\"insufficient_scope\", scope=\"openid\"".into());
-        return Err(e);
+    if !record.scope.split(' ').any(|s| s == OPENID) {
+        return Err(OAuthError::ScopeMissing { scope: OPENID });
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -89,9 +89,9 @@ pub async fn resolve(
             ClientJwsError::NoKeys => {
                 invalid("this client registered no keys, so its request objects cannot be verified")
             }
-            ClientJwsError::KeysUnavailable => {
-                RequestObjectError::Unavailable("the client's jwks_uri could not be fetched".into())
-            }
+            ClientJwsError::KeysUnavailable(e) => RequestObjectError::Unavailable(format!(
+                "the client's jwks_uri could not be fetched: {e}"
+            )),
             ClientJwsError::Invalid(VerifyError::BadSignature) => {
                 invalid("request object signature does not verify")
             }

@@ -6,6 +6,7 @@ mod admin;
 mod authorize;
 mod client_auth;
 mod discovery;
+mod errors;
 mod keys;
 mod network;
 mod remote_keys;

@@ -33,7 +33,7 @@ pub async fn redeem(
         .store
         .take(&keys::code(code))
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     let invalid = || OAuthError::invalid_grant("the code is invalid, expired or was already used");
     let Some(raw) = raw else {
         revoke_if_replayed(state, code).await;

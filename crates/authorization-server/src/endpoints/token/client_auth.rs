@@ -16,13 +16,11 @@ use serde::Deserialize;
 
 use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
 use crate::config::AuthMethod;
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::protocol::Params;
 use crate::state::{keys, AppState};
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-const BASIC_CHALLENGE: &str = "Basic realm=\"token\", charset=\"UTF-8\"";
 
 enum Presented<'a> {
     Basic { id: String, secret: String },
@@ -36,9 +34,7 @@ pub async fn authenticate(
     state: &AppState,
     params: &Params,
 ) -> Result<Arc<Client>, OAuthError> {
-    let presented = presented(req, params)?;
-    let basic = matches!(presented, Presented::Basic { .. });
-    let result = match presented {
+    match presented(req, params)? {
         Presented::Basic { id, secret } => {
             with_secret(state, &id, &secret, AuthMethod::ClientSecretBasic)
         }
@@ -59,15 +55,7 @@ pub async fn authenticate(
                 ))
             }
         }
-    };
-    // RFC 6749 §5.2: a failed Basic authentication answers 401 with a Basic challenge.
-    result.map_err(|e| {
-        if basic && e.error == "invalid_client" {
-            e.with_www_authenticate(BASIC_CHALLENGE)
-        } else {
-            e
-        }
-    })
+    }
 }
 
 fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>, OAuthError> {
@@ -112,10 +100,11 @@ fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>,
             jwt,
         });
     }
-    let id = params.get("client_id").ok_or_else(|| {
-        OAuthError::invalid_client("no client authentication")
-            .with_www_authenticate(BASIC_CHALLENGE)
-    })?;
+    let id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::BasicRefused {
+            description: "no client authentication".into(),
+        })?;
     match secret {
         Some(secret) => Ok(Presented::Post { id, secret }),
         None => Ok(Presented::None { id }),
@@ -124,9 +113,8 @@ fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>,
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
 fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
-    let bad = || {
-        OAuthError::invalid_client("malformed Basic credentials")
-            .with_www_authenticate(BASIC_CHALLENGE)
+    let bad = || OAuthError::BasicRefused {
+        description: "malformed Basic credentials".into(),
     };
     let (scheme, b64) = value.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -151,18 +139,25 @@ fn with_secret(
     secret: &str,
     method: AuthMethod,
 ) -> Result<Arc<Client>, OAuthError> {
+    // RFC 6749 §5.2: a failed Basic authentication answers 401 with a Basic challenge.
+    let refused = |description: String| match method {
+        AuthMethod::ClientSecretBasic => OAuthError::BasicRefused {
+            description: description.into(),
+        },
+        _ => OAuthError::invalid_client(description),
+    };
     let client = state
         .clients
         .get(id)
-        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+        .ok_or_else(|| refused("client authentication failed".into()))?;
     if !client.allows(method) {
-        return Err(OAuthError::invalid_client(format!(
+        return Err(refused(format!(
             "this client is not registered for {}",
             method.name()
         )));
     }
     if !client.secret_matches(secret) {
-        return Err(OAuthError::invalid_client("client authentication failed"));
+        return Err(refused("client authentication failed".into()));
     }
     Ok(client)
 }
@@ -245,14 +240,16 @@ async fn verify_with_client_keys(
     client
         .verify_jws(jwt, header, &CLIENT_JWS_ALGS)
         .await
-        .map_err(|e| {
-            OAuthError::invalid_client(match e {
-                ClientJwsError::NoKeys => "no keys are registered for this client".into(),
-                ClientJwsError::KeysUnavailable => {
-                    "the client's jwks_uri could not be fetched".into()
-                }
-                ClientJwsError::Invalid(e) => describe(e),
-            })
+        .map_err(|e| match e {
+            ClientJwsError::NoKeys => {
+                OAuthError::invalid_client("no keys are registered for this client")
+            }
+            ClientJwsError::KeysUnavailable(cause) => OAuthError::caused(
+                ErrorCode::InvalidClient,
+                "the client's jwks_uri could not be fetched",
+                cause,
+            ),
+            ClientJwsError::Invalid(e) => OAuthError::invalid_client(describe(e)),
         })
 }
 
@@ -334,6 +331,6 @@ async fn consume_assertion_jti(
         Ok(false) => Err(OAuthError::invalid_client(
             "client_assertion was already used (jti replay)",
         )),
-        Err(e) => Err(OAuthError::temporarily_unavailable(e)),
+        Err(e) => Err(OAuthError::unavailable(e)),
     }
 }

@@ -109,10 +109,10 @@ pub async fn issue(
         .recipient
         .get()
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     if let Some(alg) = client.id_token_alg {
         if state.signing.for_alg(alg).is_none() {
-            return Err(OAuthError::server_error(format!(
+            return Err(OAuthError::internal(format!(
                 "client wants {} ID tokens but no such key is loaded",
                 alg.name()
             )));
@@ -156,8 +156,8 @@ pub async fn issue(
             Ok((access_token, id_token, claims))
         })
         .await
-        .map_err(OAuthError::server_error)?
-        .map_err(OAuthError::server_error)?;
+        .map_err(OAuthError::internal)?
+        .map_err(OAuthError::internal)?;
 
     let record = IssuedToken {
         sub: claims.sub.clone(),
@@ -166,7 +166,7 @@ pub async fn issue(
         exp: claims.exp,
         aud: claims.aud.clone(),
     };
-    let record = serde_json::to_vec(&record).map_err(OAuthError::server_error)?;
+    let record = serde_json::to_vec(&record).map_err(OAuthError::internal)?;
     state
         .store
         .put(
@@ -175,7 +175,7 @@ pub async fn issue(
             record_ttl(claims.exp, now),
         )
         .await
-        .map_err(OAuthError::temporarily_unavailable)?;
+        .map_err(OAuthError::unavailable)?;
     tracing::info!(client.id = %claims.client_id, token.jti = %claims.jti, token.scope = %claims.scope, "tokens issued");
     Ok(TokenResponse {
         access_token,

@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::read_form;
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::protocol::Params;
 use crate::state::AppState;
 
@@ -37,7 +37,8 @@ pub async fn token(
                 .insert_header((header::PRAGMA, "no-cache"))
                 .json(response))
         }
-        Some(_) => Err(OAuthError::unsupported_grant_type(
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
             "only grant_type=authorization_code is supported",
         )),
     }
