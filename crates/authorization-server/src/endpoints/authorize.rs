@@ -233,7 +233,7 @@ async fn authorize(
     let signed;
     let params = match outer.get("request") {
         None => params,
-        Some(jwt) => match request_object::resolve(state, &client, &outer, jwt).await {
+        Some(jwt) => match request_object::unpack(state, &client, &outer, jwt).await {
             Ok(p) => {
                 signed = p;
                 &signed

@@ -48,9 +48,9 @@ struct Claims {
     params: Map<String, Value>,
 }
 
-/// Check the request object `jwt` sent with `outer` by `client`, and return the parameters the
-/// request is to be processed with.
-pub async fn resolve(
+/// Check the request object `jwt` sent with `outer` by `client`, and unpack it: the parameters
+/// the request is to be processed with.
+pub async fn unpack(
     state: &AppState,
     client: &Client,
     outer: &Params,
