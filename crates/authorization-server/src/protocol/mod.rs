@@ -10,4 +10,4 @@ pub mod scope;
 pub use login_hint::LoginHint;
 pub use params::Params;
 pub use pkce::{CodeChallenge, CodeVerifier};
-pub use scope::{ScopeError, ScopeSet};
+pub use scope::{Purpose, ScopeError, ScopeSet};

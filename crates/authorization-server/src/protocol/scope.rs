@@ -1,6 +1,10 @@
 //! Scopes and the CAMARA purpose (`dpv:<Purpose>`).
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Number Verification API scopes of every version this product serves.
 pub const API_SCOPES: &[&str] = &[
@@ -36,36 +40,60 @@ pub enum ScopeError {
     NotAllowed(String),
 }
 
+/// The purpose a client declares (ICM "Purpose as a scope"): `dpv:<dpvValue>`, a W3C DPV purpose
+/// name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Purpose(String);
+
+impl Purpose {
+    /// The scope value, `dpv:` included.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Purpose {
+    type Err = ScopeError;
+
+    fn from_str(s: &str) -> Result<Self, ScopeError> {
+        match s.strip_prefix("dpv:") {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                Ok(Self(s.to_owned()))
+            }
+            _ => Err(ScopeError::PurposeMalformed(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A parsed, checked scope request: `openid`, at most one purpose, API scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet {
     pub openid: bool,
-    pub purpose: Option<String>,
+    pub purpose: Option<Purpose>,
     pub api: BTreeSet<String>,
 }
 
 impl ScopeSet {
     /// Parse a space-separated `scope` parameter (RFC 6749 §3.3).
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
-        let mut set = ScopeSet {
-            openid: false,
-            purpose: None,
-            api: BTreeSet::new(),
-        };
+        let mut set = ScopeSet::default();
         let mut any = false;
         for s in raw.split(' ').filter(|s| !s.is_empty()) {
             any = true;
             if s == OPENID {
                 set.openid = true;
-            } else if let Some(p) = s.strip_prefix("dpv:") {
-                // ICM "Purpose as a scope": `dpv:<dpvValue>`, a W3C DPV purpose name.
-                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    return Err(ScopeError::PurposeMalformed(s.to_owned()));
-                }
-                if set.purpose.as_deref().is_some_and(|old| old != s) {
+            } else if s.starts_with("dpv:") {
+                let purpose: Purpose = s.parse()?;
+                if set.purpose.as_ref().is_some_and(|old| *old != purpose) {
                     return Err(ScopeError::PurposeDoubled);
                 }
-                set.purpose = Some(s.to_owned());
+                set.purpose = Some(purpose);
             } else if API_SCOPES.contains(&s) {
                 set.api.insert(s.to_owned());
             } else if IGNORED.contains(&s) {
@@ -88,8 +116,12 @@ impl ScopeSet {
         if let Some(s) = self.api.iter().find(|s| !scopes.contains(s)) {
             return Err(ScopeError::NotAllowed(s.clone()));
         }
-        if let Some(p) = self.purpose.as_ref().filter(|p| !purposes.contains(p)) {
-            return Err(ScopeError::NotAllowed(p.clone()));
+        if let Some(p) = self
+            .purpose
+            .as_ref()
+            .filter(|p| !purposes.iter().any(|allowed| allowed == p.as_str()))
+        {
+            return Err(ScopeError::NotAllowed(p.to_string()));
         }
         Ok(())
     }
@@ -101,10 +133,28 @@ impl ScopeSet {
             out.push(OPENID);
         }
         if let Some(p) = &self.purpose {
-            out.push(p);
+            out.push(p.as_str());
         }
         out.extend(self.api.iter().map(String::as_str));
         out.join(" ")
+    }
+}
+
+/// Stored records keep a grant's scope as its scope string (what the token carries).
+impl Serialize for ScopeSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_scope_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ScopeSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // A request of ignored scopes only (`offline_access`) grants the empty string.
+        if s.is_empty() {
+            return Ok(ScopeSet::default());
+        }
+        ScopeSet::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -167,11 +217,49 @@ mod tests {
             .is_err());
     }
 
+    #[test]
+    fn purposes_are_dpv_names() {
+        let p: Purpose = "dpv:FraudPreventionAndDetection".parse().unwrap();
+        assert_eq!(p.as_str(), "dpv:FraudPreventionAndDetection");
+        for bad in [
+            "dpv:",
+            "dpv:a-b",
+            "dpv:a b",
+            "FraudPreventionAndDetection",
+            "DPV:x",
+        ] {
+            assert_eq!(
+                bad.parse::<Purpose>(),
+                Err(ScopeError::PurposeMalformed(bad.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_scope_set_is_its_scope_string() {
+        let s =
+            ScopeSet::parse("number-verification:verify openid dpv:FraudPreventionAndDetection")
+                .unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            json,
+            r#""openid dpv:FraudPreventionAndDetection number-verification:verify""#
+        );
+        assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), s);
+        let nothing = ScopeSet::parse("offline_access").unwrap();
+        let json = serde_json::to_string(&nothing).unwrap();
+        assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), nothing);
+        assert!(serde_json::from_str::<ScopeSet>(r#""openid admin""#).is_err());
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics_and_round_trips(raw in "[ a-z:0-9A-Z_-]{0,80}") {
             if let Ok(s) = ScopeSet::parse(&raw) {
-                prop_assert_eq!(ScopeSet::parse(&s.to_scope_string()).unwrap(), s);
+                prop_assert_eq!(ScopeSet::parse(&s.to_scope_string()).unwrap(), s.clone());
+                let json = serde_json::to_string(&s).unwrap();
+                prop_assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), s);
             }
         }
     }
