@@ -15,28 +15,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use nv_token::{Amr, PhoneNumber};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 
 use super::read_form;
 use crate::error::{Description, ErrorCode, OAuthError};
 use crate::network::{client_address, ForwardingError};
 use crate::protocol::request_object::{self, RequestObjectError};
 use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
+use crate::state::records::CodeGrant;
 use crate::state::{keys, AppState};
-
-/// What a code stands for, kept in the store under the code's hash until redeemed (≤ 60 s).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<CodeChallenge>,
-    pub phone_number: PhoneNumber,
-    pub amr: Vec<String>,
-    pub auth_time: i64,
-    pub expires_at: i64,
-}
 
 pub enum AuthorizeError {
     /// Not redirected: the client or redirect URI cannot be trusted. 400 with the HTML page.
@@ -360,7 +346,7 @@ async fn authorize(
     let grant = CodeGrant {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
-        scope: scopes.to_scope_string(),
+        scope: scopes,
         nonce,
         code_challenge: challenge,
         phone_number,
@@ -368,10 +354,8 @@ async fn authorize(
         auth_time: now,
         expires_at: now + state.settings.code.ttl_seconds,
     };
-    // Sealed under the code: a store dump shows neither the code nor the number (sealed.rs).
-    let value = serde_json::to_vec(&grant)
-        .map_err(|e| e.to_string())
-        .and_then(|json| crate::sealed::seal(&code, &json))
+    let value = grant
+        .seal(&code)
         .map_err(|e| fail(OAuthError::internal(e)))?;
     let ttl = Duration::from_secs(state.settings.code.ttl_seconds as u64);
     match state

@@ -8,10 +8,10 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::read_form;
-use super::token::IssuedToken;
 use crate::error::OAuthError;
 use crate::protocol::scope::OPENID;
 use crate::protocol::Params;
+use crate::state::records::IssuedToken;
 use crate::state::{keys, AppState};
 
 pub async fn userinfo(
@@ -83,7 +83,7 @@ pub async fn userinfo(
             "the access token is not for this server (aud)",
         ));
     }
-    if !record.scope.split(' ').any(|s| s == OPENID) {
+    if !record.scope.openid {
         return Err(OAuthError::ScopeMissing { scope: OPENID });
     }
     Ok(HttpResponse::Ok()

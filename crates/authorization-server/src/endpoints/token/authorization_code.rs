@@ -1,14 +1,12 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, OIDC Core §3.1.3).
 
-use actix_web::web;
-use serde::{Deserialize, Serialize};
-
 use super::issue::{self, record_ttl, Grant, TokenResponse};
 use crate::clients::Client;
-use crate::endpoints::authorize::CodeGrant;
 use crate::error::OAuthError;
 use crate::protocol::{CodeVerifier, Params};
+use crate::state::records::{CodeGrant, Redemption};
 use crate::state::{keys, AppState};
+use actix_web::web;
 
 pub async fn redeem(
     state: &web::Data<AppState>,
@@ -39,9 +37,7 @@ pub async fn redeem(
         revoke_if_replayed(state, code).await;
         return Err(invalid());
     };
-    let grant: CodeGrant = crate::sealed::open(code, &raw)
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .ok_or_else(invalid)?;
+    let grant = CodeGrant::open(code, &raw).ok_or_else(invalid)?;
     let now = state.now();
     if grant.expires_at <= now {
         return Err(invalid());
@@ -82,15 +78,6 @@ pub async fn redeem(
     let response = issue::issue(state, client, grant, now).await?;
     remember_redemption(state, code, &response, now).await;
     Ok(response)
-}
-
-/// What a redeemed code issued, kept for the token's lifetime under the code's hash so that a
-/// replay of the code can revoke it.
-#[derive(Serialize, Deserialize)]
-struct Redemption {
-    jti: String,
-    access_token_key: String,
-    exp: i64,
 }
 
 async fn remember_redemption(state: &AppState, code: &str, response: &TokenResponse, now: i64) {

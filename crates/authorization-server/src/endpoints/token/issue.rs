@@ -8,12 +8,13 @@ use actix_web::web;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use nv_token::{seal, AccessTokenClaims, Audience, PhoneNumber};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::clients::Client;
 use crate::error::OAuthError;
-use crate::protocol::scope::OPENID;
+use crate::protocol::ScopeSet;
+use crate::state::records::IssuedToken;
 use crate::state::{keys, AppState};
 use crate::subject::pairwise_sub;
 
@@ -25,8 +26,8 @@ pub struct Grant {
     /// How the subscriber was identified (`amr`).
     pub amr: Vec<String>,
     pub auth_time: i64,
-    /// Space-separated granted scopes.
-    pub scope: String,
+    /// The granted scopes.
+    pub scope: ScopeSet,
     /// The authorization request's `nonce`, for the ID token.
     pub nonce: Option<String>,
 }
@@ -59,17 +60,6 @@ struct IdTokenClaims<'a> {
     amr: &'a [String],
 }
 
-/// What `/userinfo` needs about an issued token, stored under the token's hash for its lifetime.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct IssuedToken {
-    pub sub: String,
-    pub client_id: String,
-    pub scope: String,
-    pub exp: i64,
-    /// The token's audience: `/userinfo` answers only for tokens that name this server.
-    pub aud: Audience,
-}
-
 pub async fn issue(
     state: &web::Data<AppState>,
     client: &Client,
@@ -78,11 +68,8 @@ pub async fn issue(
 ) -> Result<TokenResponse, OAuthError> {
     let settings = &state.settings.access_token;
     let sub = pairwise_sub(&client.sector, &grant.phone_number, &state.pairwise_salt);
-    let has_api_scope = grant
-        .scope
-        .split(' ')
-        .any(|s| crate::protocol::scope::API_SCOPES.contains(&s));
-    let openid = grant.scope.split(' ').any(|s| s == OPENID);
+    let has_api_scope = !grant.scope.api.is_empty();
+    let openid = grant.scope.openid;
     // RFC 9068 §3: the audience is every server the token is for. With an API scope, the
     // resource server; with `openid`, this server too (its /userinfo); the resource server checks
     // that it is named, /userinfo that this server is.
@@ -96,7 +83,7 @@ pub async fn issue(
         sub,
         aud: audience,
         client_id: client.id.clone(),
-        scope: grant.scope,
+        scope: grant.scope.to_scope_string(),
         iat: now,
         nbf: None,
         exp: now + settings.ttl_seconds,
@@ -162,7 +149,7 @@ pub async fn issue(
     let record = IssuedToken {
         sub: claims.sub.clone(),
         client_id: claims.client_id.clone(),
-        scope: claims.scope.clone(),
+        scope: grant.scope,
         exp: claims.exp,
         aud: claims.aud.clone(),
     };

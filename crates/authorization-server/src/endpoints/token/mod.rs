@@ -4,7 +4,6 @@
 mod authorization_code;
 pub mod client_auth;
 pub mod issue;
-pub use issue::IssuedToken;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};

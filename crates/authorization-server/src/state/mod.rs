@@ -1,4 +1,8 @@
-//! Everything a request handler needs, built once at start-up.
+//! Everything a request handler needs, built once at start-up; [`keys`], the store key layout,
+//! and [`records`], what is stored under those keys.
+
+pub mod keys;
+pub mod records;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -65,43 +69,5 @@ impl AppState {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
-    }
-}
-
-/// Store key layout (relative; the store adds the deployment prefix). Secrets are hashed before
-/// they become keys, so a store dump reveals no usable code, token or assertion.
-pub mod keys {
-    use sha2::{Digest, Sha256};
-
-    fn h(s: &str) -> String {
-        hex::encode(Sha256::digest(s.as_bytes()))
-    }
-
-    pub fn code(code: &str) -> String {
-        format!("code:{}", h(code))
-    }
-
-    /// What a redeemed code issued (for revocation when the code is replayed).
-    pub fn redeemed_code(code: &str) -> String {
-        format!("code-redeemed:{}", h(code))
-    }
-
-    pub fn assertion_jti(client_id: &str, jti: &str) -> String {
-        format!("assertion-jti:{}:{}", h(client_id), h(jti))
-    }
-
-    pub fn request_object_jti(client_id: &str, jti: &str) -> String {
-        format!("request-object-jti:{}:{}", h(client_id), h(jti))
-    }
-
-    pub fn access_token(token: &str) -> String {
-        format!("at:{}", h(token))
-    }
-
-    pub const PLAYGROUND_PREFIX: &str = "playground:";
-
-    /// Playground numbers added through the admin API (the number itself: an admin lists them).
-    pub fn playground_number(n: &nv_token::PhoneNumber) -> String {
-        format!("{PLAYGROUND_PREFIX}{}", n.as_str())
     }
 }
