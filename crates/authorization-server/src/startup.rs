@@ -1,7 +1,6 @@
 //! Building and running the server: `Application::build` binds (port 0 works) and reports the
 //! address; [`configure`] is the one route table used by `main` and by the tests.
 
-use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,9 @@ use crate::config::{AuthMethod, ClientSettings, Mode, Settings, StaticEntry};
 use crate::endpoints;
 use crate::keys::{self, read_jwks_file, KeyFileError};
 use crate::network::radius::{FeedCounters, RadiusFeed};
-use crate::network::{ChainResolver, IdentityResolver, SessionResolver, StaticTable};
+use crate::network::{
+    ChainResolver, Identification, IdentityResolver, Playground, SessionResolver, StaticTable,
+};
 use crate::protocol::scope::API_SCOPES;
 use crate::recipient::RecipientKey;
 use crate::state::AppState;
@@ -159,19 +160,26 @@ impl Application {
                 .unwrap_or(2),
             n => n,
         };
+        let identity = Identification::new(
+            settings.server.trusted_proxies.clone(),
+            ChainResolver(resolvers),
+            Playground {
+                enabled: settings.playground(),
+                numbers: settings
+                    .network
+                    .playground_numbers
+                    .iter()
+                    .cloned()
+                    .collect(),
+                store: deps.store.clone(),
+            },
+        );
         let state = web::Data::new(AppState {
-            playground: settings.playground(),
-            playground_numbers: settings
-                .network
-                .playground_numbers
-                .iter()
-                .cloned()
-                .collect::<HashSet<_>>(),
             issuer: issuer.clone(),
             signing,
             recipient,
             clients,
-            resolver: Box::new(ChainResolver(resolvers)),
+            identity,
             store: deps.store,
             clock: deps.clock,
             pairwise_salt,
@@ -180,7 +188,8 @@ impl Application {
             documents: Default::default(),
             settings,
         });
-        if state.playground && state.settings.mode == Mode::Production {
+        let playground = state.identity.playground().enabled;
+        if playground && state.settings.mode == Mode::Production {
             tracing::warn!(
                 "network.playground is on in production mode: a +990… login_hint (or an admin-added \
                  number) is taken as the identity without any network check"
@@ -189,7 +198,7 @@ impl Application {
         tracing::info!(
             server.address = %local_addr,
             server.issuer = %issuer,
-            server.playground = state.playground,
+            server.playground = playground,
             server.crypto = state.crypto.dispatch().name(),
             keys.signing_kid = state.signing.current().kid(),
             "authorization server ready"

@@ -127,7 +127,7 @@ struct SessionView {
 /// outside every trusted proxy's range (`sessions::subscriber_network`).
 fn parse_network(s: &str, state: &AppState) -> Result<IpNet, OAuthError> {
     let net = parse_ip_or_net(s).map_err(OAuthError::invalid_request)?;
-    subscriber_network(net, &state.settings.server.trusted_proxies)
+    subscriber_network(net, state.identity.trusted_proxies())
         .map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
@@ -250,16 +250,12 @@ async fn list_numbers(
         .into_iter()
         .map(|(k, _)| k.trim_start_matches(keys::PLAYGROUND_PREFIX).to_owned())
         .collect();
-    numbers.extend(
-        state
-            .playground_numbers
-            .iter()
-            .map(|n| n.as_str().to_owned()),
-    );
+    let playground = state.identity.playground();
+    numbers.extend(playground.numbers.iter().map(|n| n.as_str().to_owned()));
     numbers.sort();
     numbers.dedup();
     Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"playground": state.playground, "phoneNumbers": numbers})))
+        .json(serde_json::json!({"playground": playground.enabled, "phoneNumbers": numbers})))
 }
 
 async fn remove_number(

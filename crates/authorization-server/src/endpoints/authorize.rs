@@ -13,12 +13,11 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use nv_token::{Amr, PhoneNumber};
 use rand::RngCore;
 
 use super::read_form;
 use crate::error::{Description, ErrorCode, OAuthError};
-use crate::network::{client_address, ForwardingError};
+use crate::network::{Subscriber, Unidentified};
 use crate::protocol::request_object::{self, RequestObjectError};
 use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
 use crate::state::records::CodeGrant;
@@ -306,7 +305,11 @@ async fn authorize(
 
     // 3. Who is it?
     let now = state.now();
-    let (phone_number, amr) = match identify(req, state, hint.as_ref(), now).await {
+    let subscriber = state
+        .identity
+        .identify(req.peer_addr(), req.headers(), hint.as_ref(), now)
+        .await;
+    let Subscriber { phone_number, amr } = match subscriber {
         Ok(found) => found,
         Err(Unidentified::Store(e)) => {
             return Err(fail(OAuthError::caused(
@@ -422,53 +425,6 @@ fn check_prompt(prompt: Option<&str>) -> Result<bool, (ErrorCode, &'static str)>
         }
     }
     Ok(values.contains(&"none"))
-}
-
-/// Why no subscriber was identified.
-enum Unidentified {
-    /// No identity source knows the device.
-    Unknown,
-    /// A trusted proxy's forwarding headers do not name a device.
-    Forwarding(ForwardingError),
-    Store(nv_store::StoreError),
-}
-
-impl From<nv_store::StoreError> for Unidentified {
-    fn from(e: nv_store::StoreError) -> Self {
-        Unidentified::Store(e)
-    }
-}
-
-/// The subscriber and how they were identified.
-async fn identify(
-    req: &HttpRequest,
-    state: &AppState,
-    hint: Option<&LoginHint>,
-    now: i64,
-) -> Result<(PhoneNumber, Vec<String>), Unidentified> {
-    if state.playground {
-        if let Some(LoginHint::Phone(n)) = hint {
-            let known = n.is_test_number()
-                || state.playground_numbers.contains(n)
-                || state
-                    .store
-                    .get(&keys::playground_number(n))
-                    .await?
-                    .is_some();
-            if known {
-                return Ok((n.clone(), vec![Amr::PLAYGROUND.to_owned()]));
-            }
-        }
-    }
-    // In network mode the hint never changes who the subscriber is: a `tel:` hint naming another
-    // number is ignored here, and /verify then answers false for it (docs/security.md, IP spoofing).
-    let peer = req.peer_addr().ok_or(Unidentified::Unknown)?;
-    let addr = client_address(peer, req.headers(), &state.settings.server.trusted_proxies)
-        .map_err(Unidentified::Forwarding)?;
-    match state.resolver.resolve(&addr, now).await? {
-        Some(n) => Ok((n, vec![Amr::NETWORK.to_owned()])),
-        None => Err(Unidentified::Unknown),
-    }
 }
 
 /// 256 random bits, base64url.

@@ -1,4 +1,5 @@
-//! Network identity: which subscriber sent this request?
+//! Network identity: which subscriber sent this request? [`Identification::identify`] decides,
+//! from the playground short-cut (a test-number `login_hint`, playground mode only) or else:
 //!
 //! 1. [`client_address`] finds the device's address: the TCP peer, or — only when that peer is a
 //!    configured trusted proxy — the address the proxy reports in the one header it is
@@ -8,6 +9,7 @@
 //!    in the shared store (what the packet core reports) implement the same trait.
 
 mod address;
+mod identify;
 pub mod radius;
 pub mod sessions;
 mod static_table;
@@ -19,6 +21,7 @@ use nv_store::StoreError;
 use nv_token::PhoneNumber;
 
 pub use address::{client_address, ForwardingError};
+pub use identify::{Identification, Playground, Subscriber, Unidentified};
 pub use sessions::SessionResolver;
 pub use static_table::StaticTable;
 

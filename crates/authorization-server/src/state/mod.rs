@@ -4,16 +4,15 @@
 pub mod keys;
 pub mod records;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use nv_store::{Clock, Store};
 use nv_token::dispatch::CryptoRunner;
-use nv_token::{PhoneNumber, SigningKeys};
+use nv_token::SigningKeys;
 
 use crate::clients::ClientRegistry;
 use crate::config::{Secret, Settings};
-use crate::network::IdentityResolver;
+use crate::network::Identification;
 use crate::recipient::RecipientKey;
 
 pub struct AppState {
@@ -22,9 +21,8 @@ pub struct AppState {
     pub signing: SigningKeys,
     pub recipient: RecipientKey,
     pub clients: ClientRegistry,
-    pub resolver: Box<dyn IdentityResolver>,
-    pub playground: bool,
-    pub playground_numbers: HashSet<PhoneNumber>,
+    /// Who sent an authorization request: the playground short-cut, trusted proxies, resolvers.
+    pub identity: Identification,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub pairwise_salt: Secret,
