@@ -22,7 +22,7 @@ use crate::network::{
 };
 use crate::protocol::scope::API_SCOPES;
 use crate::recipient::RecipientKey;
-use crate::state::AppState;
+use crate::state::{AccessTokenPolicy, AppState, ClientJwtPolicy};
 
 /// The demo client registered in dev mode (docs/configuration.md, "Dev defaults").
 pub const DEMO_CLIENT_ID: &str = "demo-app";
@@ -183,13 +183,23 @@ impl Application {
             store: deps.store,
             clock: deps.clock,
             pairwise_salt,
-            http,
             crypto: CryptoRunner::new(settings.server.crypto, workers),
             documents: Default::default(),
-            settings,
+            max_body_bytes: settings.server.max_body_bytes,
+            code_ttl_seconds: settings.code.ttl_seconds,
+            client_jwt: ClientJwtPolicy {
+                leeway_seconds: settings.client_assertion.leeway_seconds,
+            },
+            access_token: AccessTokenPolicy {
+                audience: settings.access_token.audience.clone(),
+                ttl_seconds: settings.access_token.ttl_seconds,
+                content_encryption: settings.access_token.content_encryption,
+            },
+            admin_token: settings.admin.token.clone(),
+            demo_callback: settings.mode == Mode::Dev,
         });
         let playground = state.identity.playground().enabled;
-        if playground && state.settings.mode == Mode::Production {
+        if playground && settings.mode == Mode::Production {
             tracing::warn!(
                 "network.playground is on in production mode: a +990… login_hint (or an admin-added \
                  number) is taken as the identity without any network check"
@@ -204,8 +214,7 @@ impl Application {
             "authorization server ready"
         );
         let crypto = state.crypto.dispatch();
-        let admin_listen = state.settings.admin.listen;
-        let admin = match admin_listen {
+        let admin = match settings.admin.listen {
             None => None,
             Some(addr) => {
                 let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {

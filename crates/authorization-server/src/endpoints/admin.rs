@@ -41,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
-    let Some(expected) = &state.settings.admin.token else {
+    let Some(expected) = &state.admin_token else {
         return Err(OAuthError::not_found(NO_SUCH_ENDPOINT));
     };
     let presented = req
@@ -142,7 +142,7 @@ async fn add_session(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state)?;
-    let new: NewSession = json_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let new: NewSession = json_body(&req, payload, state.max_body_bytes).await?;
     let net = parse_network(&new.network, &state)?;
     let ports = parse_ports(new.ports.as_deref())?;
     let now = state.now();
@@ -220,7 +220,7 @@ async fn add_number(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     authorize(&req, &state)?;
-    let new: NewNumber = json_body(&req, payload, state.settings.server.max_body_bytes).await?;
+    let new: NewNumber = json_body(&req, payload, state.max_body_bytes).await?;
     let ttl = validity(new.valid_for_seconds, MAX_VALIDITY)?;
     state
         .store

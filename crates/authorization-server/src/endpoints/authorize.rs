@@ -151,7 +151,7 @@ pub async fn post(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let body = read_form(&req, payload, state.settings.server.max_body_bytes)
+    let body = read_form(&req, payload, state.max_body_bytes)
         .await
         .map_err(AuthorizeError::Page)?;
     authorize(&req, &state, Params::parse(&body)).await
@@ -355,12 +355,12 @@ async fn authorize(
         phone_number,
         amr,
         auth_time: now,
-        expires_at: now + state.settings.code.ttl_seconds,
+        expires_at: now + state.code_ttl_seconds,
     };
     let value = grant
         .seal(&code)
         .map_err(|e| fail(OAuthError::internal(e)))?;
-    let ttl = Duration::from_secs(state.settings.code.ttl_seconds as u64);
+    let ttl = Duration::from_secs(state.code_ttl_seconds as u64);
     match state
         .store
         .put_if_absent(&keys::code(&code), &value, ttl)

@@ -5,7 +5,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::NO_SUCH_ENDPOINT;
-use crate::config::Mode;
 use crate::error::OAuthError;
 use crate::protocol::Params;
 use crate::state::AppState;
@@ -23,7 +22,7 @@ pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    if state.settings.mode != Mode::Dev {
+    if !state.demo_callback {
         return Err(OAuthError::not_found(NO_SUCH_ENDPOINT));
     }
     let p = Params::parse(req.query_string().as_bytes());

@@ -41,7 +41,7 @@ pub async fn userinfo(
         None => None,
     };
     let from_body = if req.method() == Method::POST && req.headers().contains_key("content-type") {
-        let body = read_form(&req, payload, state.settings.server.max_body_bytes).await?;
+        let body = read_form(&req, payload, state.max_body_bytes).await?;
         let params = Params::parse(&body);
         if params.is_duplicated("access_token") {
             return Err(OAuthError::invalid_request(

@@ -136,7 +136,7 @@ fn check_claims(
     c: &Claims,
     now: i64,
 ) -> Result<(), RequestObjectError> {
-    let leeway = state.settings.client_assertion.leeway_seconds;
+    let leeway = state.client_jwt.leeway_seconds;
     if c.iss.as_deref() != Some(client.id.as_str()) {
         return Err(invalid("request object iss must be the client_id"));
     }

@@ -1,5 +1,6 @@
-//! Everything a request handler needs, built once at start-up; [`keys`], the store key layout,
-//! and [`records`], what is stored under those keys.
+//! Everything a request handler needs, built once at start-up — of the configuration only the
+//! few values each handler uses, never the settings tree; [`keys`], the store key layout, and
+//! [`records`], what is stored under those keys.
 
 pub mod keys;
 pub mod records;
@@ -8,15 +9,14 @@ use std::sync::Arc;
 
 use nv_store::{Clock, Store};
 use nv_token::dispatch::CryptoRunner;
-use nv_token::SigningKeys;
+use nv_token::{ContentEncryption, SigningKeys};
 
 use crate::clients::ClientRegistry;
-use crate::config::{Secret, Settings};
+use crate::config::Secret;
 use crate::network::Identification;
 use crate::recipient::RecipientKey;
 
 pub struct AppState {
-    pub settings: Settings,
     pub issuer: String,
     pub signing: SigningKeys,
     pub recipient: RecipientKey,
@@ -26,13 +26,39 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub pairwise_salt: Secret,
-    pub http: reqwest::Client,
     /// Signing and encryption: inline, or on the blocking pool one job per worker
     /// (`server.crypto`).
     pub crypto: CryptoRunner,
     /// The discovery document and the JWKS, serialised on first use: both depend only on the
     /// configuration and the signing keys, which do not change while the server runs.
     pub documents: Documents,
+    /// Largest accepted request body, in bytes (`server.max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// Lifetime of an authorization code, in seconds (`code.ttl_seconds`, at most 60).
+    pub code_ttl_seconds: i64,
+    pub client_jwt: ClientJwtPolicy,
+    pub access_token: AccessTokenPolicy,
+    /// The admin API's bearer token (`admin.token`); without one the admin API does not exist.
+    pub admin_token: Option<Secret>,
+    /// Dev mode: `/demo/callback` answers (a 404 otherwise).
+    pub demo_callback: bool,
+}
+
+/// What the JWTs clients sign (client assertions, request objects) are checked with.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientJwtPolicy {
+    /// Clock skew tolerated on `iat`/`nbf`/`exp` (`client_assertion.leeway_seconds`).
+    pub leeway_seconds: i64,
+}
+
+/// What access tokens are issued as (`access_token.*`).
+#[derive(Debug, Clone)]
+pub struct AccessTokenPolicy {
+    /// The resource server's identifier, in `aud` of API-scoped tokens.
+    pub audience: String,
+    /// At most 300 s.
+    pub ttl_seconds: i64,
+    pub content_encryption: ContentEncryption,
 }
 
 #[derive(Default)]
@@ -58,7 +84,7 @@ impl AppState {
         key: &str,
         exp: i64,
     ) -> Result<bool, nv_store::StoreError> {
-        let leeway = self.settings.client_assertion.leeway_seconds;
+        let leeway = self.client_jwt.leeway_seconds;
         let window = crate::protocol::client_jwt::MAX_LIFETIME.saturating_add(leeway);
         let remaining = exp.saturating_sub(self.now()).clamp(0, window);
         let ttl = std::time::Duration::from_secs(remaining.saturating_add(leeway).max(1) as u64);

@@ -274,7 +274,7 @@ fn check_assertion_claims<'c>(
 ) -> Result<(&'c str, i64), OAuthError> {
     let invalid = |d: &str| OAuthError::invalid_client(d);
     let now = state.now();
-    let leeway = state.settings.client_assertion.leeway_seconds;
+    let leeway = state.client_jwt.leeway_seconds;
     if c.response_type.is_some() || c.redirect_uri.is_some() {
         return Err(invalid(
             "client_assertion carries authorization request parameters: it is a request object",

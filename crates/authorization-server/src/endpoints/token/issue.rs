@@ -66,7 +66,7 @@ pub async fn issue(
     grant: Grant,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let settings = &state.settings.access_token;
+    let policy = &state.access_token;
     let sub = pairwise_sub(&client.sector, &grant.phone_number, &state.pairwise_salt);
     let has_api_scope = !grant.scope.api.is_empty();
     let openid = grant.scope.openid;
@@ -74,8 +74,8 @@ pub async fn issue(
     // resource server; with `openid`, this server too (its /userinfo); the resource server checks
     // that it is named, /userinfo that this server is.
     let audience = match (has_api_scope, openid) {
-        (true, true) => Audience::Many(vec![settings.audience.clone(), state.issuer.clone()]),
-        (true, false) => Audience::One(settings.audience.clone()),
+        (true, true) => Audience::Many(vec![policy.audience.clone(), state.issuer.clone()]),
+        (true, false) => Audience::One(policy.audience.clone()),
         (false, _) => Audience::One(state.issuer.clone()),
     };
     let claims = AccessTokenClaims {
@@ -86,7 +86,7 @@ pub async fn issue(
         scope: grant.scope.to_scope_string(),
         iat: now,
         nbf: None,
-        exp: now + settings.ttl_seconds,
+        exp: now + policy.ttl_seconds,
         jti: nv_token::random_uuid().to_string(),
         amr: grant.amr,
         auth_time: grant.auth_time,
@@ -107,7 +107,7 @@ pub async fn issue(
     }
     let id_token_alg = client.id_token_alg;
     let nonce = grant.nonce;
-    let content = settings.content_encryption;
+    let content = policy.content_encryption;
     // Inline on this worker, or on the blocking pool one job per worker (`server.crypto`; inline
     // measured faster for every profile, see nv_token::dispatch).
     let worker_state = state.clone();

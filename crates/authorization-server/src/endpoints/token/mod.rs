@@ -18,7 +18,7 @@ pub async fn token(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let body = read_form(&req, payload, state.settings.server.max_body_bytes).await?;
+    let body = read_form(&req, payload, state.max_body_bytes).await?;
     let params = Params::parse(&body);
     if let Some(dup) = params.first_duplicate() {
         return Err(OAuthError::invalid_request(format!(
