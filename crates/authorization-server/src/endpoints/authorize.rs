@@ -16,10 +16,14 @@ use base64::Engine;
 use rand::RngCore;
 
 use super::read_form;
-use crate::error::{Description, ErrorCode, OAuthError};
+use crate::clients::Client;
+use crate::error::{ErrorCode, OAuthError};
 use crate::network::{Subscriber, Unidentified};
+use crate::protocol::authorization_request::{
+    AuthorizationRequest, Prompt, RedirectUri, Requester,
+};
 use crate::protocol::request_object::{self, RequestObjectError};
-use crate::protocol::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
+use crate::protocol::Params;
 use crate::state::records::CodeGrant;
 use crate::state::{keys, AppState};
 
@@ -37,11 +41,6 @@ pub enum AuthorizeError {
 }
 
 impl AuthorizeError {
-    /// The HTML error page (the client or redirect URI cannot be trusted).
-    pub fn page(code: ErrorCode, description: impl Into<Description>) -> Self {
-        AuthorizeError::Page(OAuthError::new(code, description))
-    }
-
     pub fn error(&self) -> &OAuthError {
         match self {
             AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. } => error,
@@ -160,206 +159,152 @@ pub async fn post(
 async fn authorize(
     req: &HttpRequest,
     state: &AppState,
-    outer: Params,
+    params: Params,
 ) -> Result<HttpResponse, AuthorizeError> {
-    let params = &outer;
-    // 1. Client and redirect URI: errors here are never redirected.
-    let page = AuthorizeError::page;
-    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
-        return Err(page(
-            ErrorCode::InvalidRequest,
-            "client_id and redirect_uri must each be given once",
-        ));
-    }
-    let client_id = params
-        .get("client_id")
-        .ok_or_else(|| page(ErrorCode::InvalidRequest, "client_id is missing"))?;
-    let client = state.clients.get(client_id).ok_or_else(|| {
-        page(
-            ErrorCode::InvalidClient,
-            "client_id is not a registered client",
-        )
-    })?;
-    // OIDC Core §3.1.2.1 makes redirect_uri REQUIRED.
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or_else(|| page(ErrorCode::InvalidRequest, "redirect_uri is missing"))?;
-    if !client.redirect_uri_registered(redirect_uri) {
-        return Err(page(
-            ErrorCode::InvalidRequest,
-            "redirect_uri is not registered for this client (exact match required)",
-        ));
-    }
-
+    // 1. Who asks, and where the answer may go: errors here are never redirected.
+    let requester = Requester::parse(&params, &state.clients).map_err(AuthorizeError::Page)?;
     // 2. From here on, errors go back to the client.
-    let fail_with_state =
-        |client_state: Option<&str>, error: OAuthError| AuthorizeError::Redirect {
-            to: redirect_uri.to_owned(),
-            error,
-            state: client_state.map(str::to_owned),
-            iss: state.issuer.clone(),
-        };
-    {
-        let fail = |error| fail_with_state(params.get("state"), error);
-        if let Some(dup) = params.first_duplicate() {
-            return Err(fail(OAuthError::invalid_request(format!(
-                "parameter `{dup}` is included more than once"
-            ))));
-        }
-        if params.contains("request_uri") {
-            return Err(fail(OAuthError::new(
-                ErrorCode::RequestUriNotSupported,
-                "request_uri is not supported; send the request object by value (request)",
-            )));
-        }
-    }
-    // A signed request object (OIDC Core §6.1, RFC 9101; a MUST of the CAMARA profile): once it
-    // verifies, every parameter but the four that must match comes from it, `state` included.
-    let signed;
-    let params = match outer.get("request") {
-        None => params,
-        Some(jwt) => match request_object::unpack(state, &client, &outer, jwt).await {
-            Ok(p) => {
-                signed = p;
-                &signed
-            }
-            Err(RequestObjectError::Invalid(d)) => {
-                return Err(fail_with_state(
-                    outer.get("state"),
-                    OAuthError::new(ErrorCode::InvalidRequestObject, d),
-                ));
-            }
-            Err(RequestObjectError::Unavailable(e)) => {
-                return Err(fail_with_state(
-                    outer.get("state"),
-                    OAuthError::caused(ErrorCode::TemporarilyUnavailable, UNAVAILABLE, e),
-                ));
-            }
-        },
+    let reply = Reply {
+        to: requester.redirect_uri.clone(),
+        iss: state.issuer.clone(),
     };
-    let client_state = params.get("state").map(str::to_owned);
-    let fail = |error: OAuthError| fail_with_state(client_state.as_deref(), error);
-    let refuse = |code: ErrorCode, description: String| fail(OAuthError::new(code, description));
-    match params.get("response_type") {
-        None => {
-            return Err(refuse(
-                ErrorCode::InvalidRequest,
-                "response_type is missing".into(),
-            ))
-        }
-        Some("code") => {}
-        Some(_) => {
-            return Err(refuse(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported".into(),
-            ))
-        }
-    }
-    if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(refuse(
-            ErrorCode::InvalidRequest,
-            "only response_mode=query is supported".into(),
-        ));
-    }
-    let scopes = match ScopeSet::parse(params.get("scope").unwrap_or("")) {
-        Ok(s) => s,
-        Err(ScopeError::Missing) => {
-            return Err(refuse(ErrorCode::InvalidRequest, "scope is missing".into()))
-        }
-        Err(e) => return Err(refuse(ErrorCode::InvalidScope, e.to_string())),
+    let params = match signed_parameters(state, &requester.client, &params).await {
+        Ok(signed) => signed.unwrap_or(params),
+        Err(e) => return Err(reply.error(e, params.get("state"))),
     };
-    scopes
-        .check_allowed(&client.scopes, &client.purposes)
-        .map_err(|e| refuse(ErrorCode::InvalidScope, e.to_string()))?;
-    let challenge = CodeChallenge::from_request(
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    )
-    .map_err(|e| refuse(ErrorCode::InvalidRequest, e.to_string()))?;
-    if challenge.is_none() && client.is_public() {
-        // RFC 9700 §2.1.1 / ICM Appendix A: PKCE is required for public clients.
-        return Err(refuse(
-            ErrorCode::InvalidRequest,
-            "code_challenge (PKCE, S256) is required for public clients".into(),
-        ));
-    }
-    let prompt_none = check_prompt(params.get("prompt")).map_err(|(e, d)| refuse(e, d.into()))?;
-    if let Some(max_age) = params.get("max_age") {
-        // Every authentication here is a fresh network lookup, so any max_age is met (OIDC Core
-        // §3.1.2.1); only its syntax can be wrong.
-        max_age.parse::<u64>().map_err(|_| {
-            refuse(
-                ErrorCode::InvalidRequest,
-                "max_age must be a non-negative integer".into(),
-            )
-        })?;
-    }
-    let hint = match params.get("login_hint") {
-        Some(h) => Some(
-            h.parse::<LoginHint>()
-                .map_err(|e| refuse(ErrorCode::InvalidRequest, e.to_string()))?,
-        ),
-        None => None,
-    };
-    let nonce = params.get("nonce").map(str::to_owned);
-
-    // 3. Who is it?
+    // 3. The request, parsed once.
+    let request = AuthorizationRequest::parse(requester, &params)
+        .map_err(|e| reply.error(e, params.get("state")))?;
+    let client_state = request.state.as_deref();
+    // 4. Who is it?
     let now = state.now();
     let subscriber = state
         .identity
-        .identify(req.peer_addr(), req.headers(), hint.as_ref(), now)
-        .await;
-    let Subscriber { phone_number, amr } = match subscriber {
-        Ok(found) => found,
-        Err(Unidentified::Store(e)) => {
-            return Err(fail(OAuthError::caused(
-                ErrorCode::TemporarilyUnavailable,
-                "the network identity service is unavailable; retry shortly",
-                e,
-            )));
-        }
-        Err(why) => {
-            // OIDC Core §3.1.2.6 when the request itself says prompt=none; ICM Appendix A otherwise.
-            let code = if prompt_none {
-                ErrorCode::LoginRequired
-            } else {
-                ErrorCode::AccessDenied
-            };
-            return Err(fail(match why {
-                // A proxy misconfiguration or a tampered request: the detail is for the
-                // operator's log, not for the client, which must not learn how the proxies are
-                // set up.
-                Unidentified::Forwarding(e) => OAuthError::caused(
-                    code,
-                    "the subscriber could not be identified from the mobile network: the \
-                     request's forwarding headers do not identify the device",
-                    e,
-                ),
-                _ => OAuthError::new(
-                    code,
-                    "the subscriber could not be identified from the mobile network: the request \
-                     did not come from a mobile data connection known to this operator",
-                ),
-            }));
-        }
-    };
+        .identify(
+            req.peer_addr(),
+            req.headers(),
+            request.login_hint.as_ref(),
+            now,
+        )
+        .await
+        .map_err(|why| reply.error(unidentified(why, request.prompt), client_state))?;
+    // 5. The code.
+    let code = issue_code(state, &request, subscriber, now)
+        .await
+        .map_err(|e| reply.error(e, client_state))?;
+    Ok(reply.code(&code, client_state))
+}
 
-    // 4. Issue the code.
+/// Where answers go once the redirect URI is trusted: to it, with `iss` (RFC 9207).
+struct Reply {
+    to: RedirectUri,
+    iss: String,
+}
+
+impl Reply {
+    fn error(&self, error: OAuthError, state: Option<&str>) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            to: self.to.as_str().to_owned(),
+            error,
+            state: state.map(str::to_owned),
+            iss: self.iss.clone(),
+        }
+    }
+
+    fn code(&self, code: &str, state: Option<&str>) -> HttpResponse {
+        let mut pairs = vec![("code", code)];
+        if let Some(s) = state {
+            pairs.push(("state", s));
+        }
+        pairs.push(("iss", &self.iss));
+        redirect(self.to.as_str(), &pairs)
+    }
+}
+
+/// The parameters of a signed request object (OIDC Core §6.1, RFC 9101; a MUST of the CAMARA
+/// profile), if `params` carry one: once it verifies, every parameter but the four that must
+/// match comes from it, `state` included. `None`: the plain parameters are the request.
+async fn signed_parameters(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Option<Params>, OAuthError> {
+    if let Some(dup) = params.first_duplicate() {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter `{dup}` is included more than once"
+        )));
+    }
+    if params.contains("request_uri") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported; send the request object by value (request)",
+        ));
+    }
+    let Some(jwt) = params.get("request") else {
+        return Ok(None);
+    };
+    match request_object::unpack(state, client, params, jwt).await {
+        Ok(signed) => Ok(Some(signed)),
+        Err(RequestObjectError::Invalid(d)) => {
+            Err(OAuthError::new(ErrorCode::InvalidRequestObject, d))
+        }
+        Err(RequestObjectError::Unavailable(e)) => Err(OAuthError::caused(
+            ErrorCode::TemporarilyUnavailable,
+            UNAVAILABLE,
+            e,
+        )),
+    }
+}
+
+/// The answer when nobody was identified.
+fn unidentified(why: Unidentified, prompt: Prompt) -> OAuthError {
+    // OIDC Core §3.1.2.6 when the request itself says prompt=none; ICM Appendix A otherwise.
+    let code = match prompt {
+        Prompt::None => ErrorCode::LoginRequired,
+        Prompt::Unspecified | Prompt::Login => ErrorCode::AccessDenied,
+    };
+    match why {
+        Unidentified::Store(e) => OAuthError::caused(
+            ErrorCode::TemporarilyUnavailable,
+            "the network identity service is unavailable; retry shortly",
+            e,
+        ),
+        // A proxy misconfiguration or a tampered request: the detail is for the operator's log,
+        // not for the client, which must not learn how the proxies are set up.
+        Unidentified::Forwarding(e) => OAuthError::caused(
+            code,
+            "the subscriber could not be identified from the mobile network: the request's \
+             forwarding headers do not identify the device",
+            e,
+        ),
+        Unidentified::Unknown => OAuthError::new(
+            code,
+            "the subscriber could not be identified from the mobile network: the request did \
+             not come from a mobile data connection known to this operator",
+        ),
+    }
+}
+
+/// A fresh code for `request` and `subscriber`, its grant stored until it expires.
+async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    subscriber: Subscriber,
+    now: i64,
+) -> Result<String, OAuthError> {
     let code = random_token();
     let grant = CodeGrant {
-        client_id: client.id.clone(),
-        redirect_uri: redirect_uri.to_owned(),
-        scope: scopes,
-        nonce,
-        code_challenge: challenge,
-        phone_number,
-        amr,
+        client_id: request.client.id.clone(),
+        redirect_uri: request.redirect_uri.as_str().to_owned(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        phone_number: subscriber.phone_number,
+        amr: subscriber.amr,
         auth_time: now,
         expires_at: now + state.code_ttl_seconds,
     };
-    let value = grant
-        .seal(&code)
-        .map_err(|e| fail(OAuthError::internal(e)))?;
+    let value = grant.seal(&code).map_err(OAuthError::internal)?;
     let ttl = Duration::from_secs(state.code_ttl_seconds as u64);
     match state
         .store
@@ -368,64 +313,25 @@ async fn authorize(
     {
         Ok(true) => {}
         Ok(false) => {
-            return Err(refuse(
+            return Err(OAuthError::new(
                 ErrorCode::ServerError,
-                "code collision; retry".into(),
+                "code collision; retry",
             ))
         }
         Err(e) => {
-            return Err(fail(OAuthError::caused(
+            return Err(OAuthError::caused(
                 ErrorCode::TemporarilyUnavailable,
                 UNAVAILABLE,
                 e,
-            )))
+            ))
         }
     }
-    tracing::info!(client.id = %client.id, subscriber = %grant.phone_number.masked(), amr = ?grant.amr, "code issued");
-    let mut pairs = vec![("code", code.as_str())];
-    if let Some(s) = &client_state {
-        pairs.push(("state", s));
-    }
-    pairs.push(("iss", &state.issuer));
-    Ok(redirect(redirect_uri, &pairs))
+    tracing::info!(client.id = %grant.client_id, subscriber = %grant.phone_number.masked(), amr = ?grant.amr, "code issued");
+    Ok(code)
 }
 
 /// What `/authorize` answers when the store or a client's keys cannot be reached.
 const UNAVAILABLE: &str = "the authorization server is unavailable; retry shortly";
-
-/// `prompt` (OIDC Core §3.1.2.1). Returns whether it was `none`.
-fn check_prompt(prompt: Option<&str>) -> Result<bool, (ErrorCode, &'static str)> {
-    let Some(prompt) = prompt else {
-        return Ok(false);
-    };
-    let values: Vec<&str> = prompt.split(' ').filter(|v| !v.is_empty()).collect();
-    if values.contains(&"none") && values.len() > 1 {
-        return Err((
-            ErrorCode::InvalidRequest,
-            "prompt=none cannot be combined with other values",
-        ));
-    }
-    for v in &values {
-        match *v {
-            // A silent network authentication is always fresh: login is met, none is honoured.
-            "none" | "login" => {}
-            "consent" => {
-                return Err((
-                    ErrorCode::ConsentRequired,
-                    "this server cannot show a consent page",
-                ))
-            }
-            "select_account" => {
-                return Err((
-                    ErrorCode::AccountSelectionRequired,
-                    "the account is the SIM in the device; there is nothing to select",
-                ))
-            }
-            _ => return Err((ErrorCode::InvalidRequest, "prompt has an unknown value")),
-        }
-    }
-    Ok(values.contains(&"none"))
-}
 
 /// 256 random bits, base64url.
 pub fn random_token() -> String {
@@ -449,28 +355,5 @@ mod tests {
         let debug = format!("{e:?}");
         assert!(!debug.contains("client-state-f00d"), "{debug}");
         assert!(debug.contains("[redacted]"), "{debug}");
-    }
-
-    #[test]
-    fn prompt_values() {
-        assert_eq!(check_prompt(None), Ok(false));
-        assert_eq!(check_prompt(Some("none")), Ok(true));
-        assert_eq!(check_prompt(Some("login")), Ok(false));
-        assert_eq!(
-            check_prompt(Some("consent")).unwrap_err().0,
-            ErrorCode::ConsentRequired
-        );
-        assert_eq!(
-            check_prompt(Some("select_account")).unwrap_err().0,
-            ErrorCode::AccountSelectionRequired
-        );
-        assert_eq!(
-            check_prompt(Some("none login")).unwrap_err().0,
-            ErrorCode::InvalidRequest
-        );
-        assert_eq!(
-            check_prompt(Some("bogus")).unwrap_err().0,
-            ErrorCode::InvalidRequest
-        );
     }
 }

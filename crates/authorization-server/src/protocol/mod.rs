@@ -1,5 +1,6 @@
 //! Protocol values as types: parse once at the edge, then handlers work with valid values only.
 
+pub mod authorization_request;
 pub mod client_jwt;
 pub mod login_hint;
 pub mod params;
