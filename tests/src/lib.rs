@@ -84,8 +84,8 @@ pub async fn start(options: StackOptions) -> Stack {
     a.server.issuer = options.issuer.clone();
     a.keys.dir = dir.clone();
     a.access_token.audience = AUDIENCE.into();
-    a.access_token.encryption_key_file = Some("rs-encryption.public.json".into());
-    a.access_token.encryption_jwks_uri = None;
+    a.access_token.encryption_key =
+        authorization_server::config::EncryptionKeySource::File("rs-encryption.public.json".into());
     a.admin.token = options
         .as_admin_token
         .clone()

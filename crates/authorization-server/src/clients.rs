@@ -9,7 +9,7 @@ use nv_token::{SigningAlg, VerificationKeys};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthMethod, ClientSettings, Secret, Settings};
+use crate::config::{AuthMethod, ClientKeySource, ClientSettings, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
 use nv_store::Clock;
 use server_kit::remote::{RemoteDocument, RemoteError};
@@ -139,25 +139,24 @@ impl ClientRegistry {
     ) -> Result<Self, KeyFileError> {
         let mut map = HashMap::new();
         for c in clients {
-            let keys = if let Some(jwks) = &c.jwks {
-                ClientKeys::Static(Arc::new(
+            let keys = match &c.keys {
+                Some(ClientKeySource::Jwks(jwks)) => ClientKeys::Static(Arc::new(
                     VerificationKeys::from_jwks(jwks).map_err(|e| bad(&c.id, e))?,
-                ))
-            } else if let Some(file) = &c.jwks_file {
-                let jwks = read_jwks_file(&settings.key_path(file))?;
-                let doc = serde_json::json!({"keys": jwks.iter().map(|j| serde_json::Value::Object(j.as_ref().clone())).collect::<Vec<_>>()});
-                ClientKeys::Static(Arc::new(
-                    VerificationKeys::from_jwks(&doc).map_err(|e| bad(&c.id, e))?,
-                ))
-            } else if let Some(uri) = &c.jwks_uri {
-                ClientKeys::Remote(crate::remote::document(
+                )),
+                Some(ClientKeySource::JwksFile(file)) => {
+                    let jwks = read_jwks_file(&settings.key_path(file))?;
+                    let doc = serde_json::json!({"keys": jwks.iter().map(|j| serde_json::Value::Object(j.as_ref().clone())).collect::<Vec<_>>()});
+                    ClientKeys::Static(Arc::new(
+                        VerificationKeys::from_jwks(&doc).map_err(|e| bad(&c.id, e))?,
+                    ))
+                }
+                Some(ClientKeySource::JwksUri(uri)) => ClientKeys::Remote(crate::remote::document(
                     uri.clone(),
                     Box::new(|doc| VerificationKeys::from_jwks(doc).map_err(|e| e.to_string())),
                     http.clone(),
                     clock.clone(),
-                ))
-            } else {
-                ClientKeys::None
+                )),
+                None => ClientKeys::None,
             };
             let sector = c.sector_identifier.clone().unwrap_or_else(|| {
                 url::Url::parse(&c.redirect_uris[0])

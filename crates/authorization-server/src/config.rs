@@ -135,19 +135,26 @@ impl Default for KeySettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "RawAccessTokenSettings")]
 pub struct AccessTokenSettings {
     /// The resource server's identifier, put in `aud` of API-scoped tokens.
     pub audience: String,
     /// Lifetime in seconds (at most 300).
     pub ttl_seconds: i64,
-    /// The resource server's public encryption key (JWK or JWKS file; for `dir`, the shared key).
-    pub encryption_key_file: Option<PathBuf>,
-    /// Or its JWKS URL, fetched when first needed and cached.
-    pub encryption_jwks_uri: Option<String>,
+    /// Where the resource server's public encryption key comes from.
+    pub encryption_key: EncryptionKeySource,
     /// JWE key management algorithm used when the key does not name one.
     pub key_management: Option<EncryptionAlg>,
     pub content_encryption: ContentEncryption,
+}
+
+/// The resource server's public encryption key, as this server gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncryptionKeySource {
+    /// A JWK or JWKS file (`encryption_key_file`; for `dir`, the shared key itself).
+    File(PathBuf),
+    /// Its JWKS URL (`encryption_jwks_uri`), fetched when first needed and cached.
+    JwksUri(String),
 }
 
 impl Default for AccessTokenSettings {
@@ -155,11 +162,66 @@ impl Default for AccessTokenSettings {
         Self {
             audience: "http://127.0.0.1:8081".into(),
             ttl_seconds: 300,
-            encryption_key_file: None,
-            encryption_jwks_uri: Some("http://127.0.0.1:8081/.well-known/jwks.json".into()),
+            encryption_key: EncryptionKeySource::JwksUri(
+                "http://127.0.0.1:8081/.well-known/jwks.json".into(),
+            ),
             key_management: None,
             content_encryption: ContentEncryption::A256GCM,
         }
+    }
+}
+
+/// `[access_token]` as written: the key is `encryption_key_file` or `encryption_jwks_uri`.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawAccessTokenSettings {
+    audience: String,
+    ttl_seconds: i64,
+    encryption_key_file: Option<PathBuf>,
+    encryption_jwks_uri: Option<String>,
+    key_management: Option<EncryptionAlg>,
+    content_encryption: ContentEncryption,
+}
+
+impl Default for RawAccessTokenSettings {
+    fn default() -> Self {
+        let s = AccessTokenSettings::default();
+        let (encryption_key_file, encryption_jwks_uri) = match s.encryption_key {
+            EncryptionKeySource::File(file) => (Some(file), None),
+            EncryptionKeySource::JwksUri(uri) => (None, Some(uri)),
+        };
+        Self {
+            audience: s.audience,
+            ttl_seconds: s.ttl_seconds,
+            encryption_key_file,
+            encryption_jwks_uri,
+            key_management: s.key_management,
+            content_encryption: s.content_encryption,
+        }
+    }
+}
+
+impl TryFrom<RawAccessTokenSettings> for AccessTokenSettings {
+    type Error = String;
+
+    fn try_from(raw: RawAccessTokenSettings) -> Result<Self, String> {
+        // The URL has a default, so a file set next to it is the usual case: the file wins.
+        let encryption_key = match (raw.encryption_key_file, raw.encryption_jwks_uri) {
+            (Some(file), _) => EncryptionKeySource::File(file),
+            (None, Some(uri)) => EncryptionKeySource::JwksUri(uri),
+            (None, None) => {
+                return Err("set access_token.encryption_key_file or \
+                            access_token.encryption_jwks_uri (the resource server's key)"
+                    .into())
+            }
+        };
+        Ok(Self {
+            audience: raw.audience,
+            ttl_seconds: raw.ttl_seconds,
+            encryption_key,
+            key_management: raw.key_management,
+            content_encryption: raw.content_encryption,
+        })
     }
 }
 
@@ -401,24 +463,17 @@ impl AuthMethod {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawClientSettings")]
 pub struct ClientSettings {
     pub id: String,
     pub redirect_uris: Vec<String>,
-    #[serde(default = "default_auth_methods")]
     pub auth_methods: Vec<AuthMethod>,
     pub secret: Option<Secret>,
-    /// Inline JWKS (`{"keys": [...]}`) for `private_key_jwt`.
-    pub jwks: Option<serde_json::Value>,
-    /// Or a JWKS URL, fetched when needed and cached.
-    pub jwks_uri: Option<String>,
-    /// Or a JWK / JWKS file (dev).
-    pub jwks_file: Option<PathBuf>,
+    /// The keys it signs with (`private_key_jwt`, request objects); `None`: it registered none.
+    pub keys: Option<ClientKeySource>,
     /// API scopes the client may ask for (`openid` is always allowed).
-    #[serde(default)]
     pub scopes: Vec<String>,
     /// Purposes (`dpv:…`) it may declare.
-    #[serde(default)]
     pub purposes: Vec<String>,
     /// Sector identifier of the pairwise `sub`; defaults to the host of the first redirect URI.
     pub sector_identifier: Option<String>,
@@ -426,9 +481,78 @@ pub struct ClientSettings {
     pub id_token_signed_response_alg: Option<SigningAlg>,
 }
 
+/// Where a client's public keys come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientKeySource {
+    /// An inline JWKS (`jwks = { keys = [...] }`).
+    Jwks(serde_json::Value),
+    /// A JWKS URL (`jwks_uri`), fetched when needed and cached.
+    JwksUri(String),
+    /// A JWK / JWKS file (`jwks_file`, relative to `keys.dir`).
+    JwksFile(PathBuf),
+}
+
+/// A `[[clients]]` entry as written: the keys are one of `jwks`, `jwks_uri`, `jwks_file`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientSettings {
+    id: String,
+    redirect_uris: Vec<String>,
+    #[serde(default = "default_auth_methods")]
+    auth_methods: Vec<AuthMethod>,
+    secret: Option<Secret>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+    jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    purposes: Vec<String>,
+    sector_identifier: Option<String>,
+    id_token_signed_response_alg: Option<SigningAlg>,
+}
+
 fn default_auth_methods() -> Vec<AuthMethod> {
     vec![AuthMethod::PrivateKeyJwt]
 }
+
+impl TryFrom<RawClientSettings> for ClientSettings {
+    type Error = String;
+
+    fn try_from(raw: RawClientSettings) -> Result<Self, String> {
+        let sources = [
+            raw.jwks.map(ClientKeySource::Jwks),
+            raw.jwks_uri.map(ClientKeySource::JwksUri),
+            raw.jwks_file.map(ClientKeySource::JwksFile),
+        ];
+        let mut keys = sources.into_iter().flatten();
+        let (first, second) = (keys.next(), keys.next());
+        if second.is_some() {
+            return Err(format!(
+                "client {}: {}",
+                raw.id,
+                if raw.auth_methods.contains(&AuthMethod::PrivateKeyJwt) {
+                    PRIVATE_KEY_JWT_KEYS
+                } else {
+                    "jwks, jwks_uri and jwks_file are alternatives: set one"
+                }
+            ));
+        }
+        Ok(Self {
+            id: raw.id,
+            redirect_uris: raw.redirect_uris,
+            auth_methods: raw.auth_methods,
+            secret: raw.secret,
+            keys: first,
+            scopes: raw.scopes,
+            purposes: raw.purposes,
+            sector_identifier: raw.sector_identifier,
+            id_token_signed_response_alg: raw.id_token_signed_response_alg,
+        })
+    }
+}
+
+const PRIVATE_KEY_JWT_KEYS: &str = "private_key_jwt needs exactly one of jwks, jwks_uri, jwks_file";
 
 /// Dev-mode defaults: only applied when `mode = "dev"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -507,13 +631,6 @@ impl Settings {
         if self.keys.signing.is_empty() {
             return Err(ConfigError(
                 "keys.signing must list at least one key file".into(),
-            ));
-        }
-        if self.access_token.encryption_key_file.is_none()
-            && self.access_token.encryption_jwks_uri.is_none()
-        {
-            return Err(ConfigError(
-                "set access_token.encryption_key_file or access_token.encryption_jwks_uri (the resource server's key)".into(),
             ));
         }
         if let Some(token) = &self.admin.token {
@@ -606,17 +723,9 @@ impl Settings {
                     c.id
                 )));
             }
-            let key_sources = [
-                c.jwks.is_some(),
-                c.jwks_uri.is_some(),
-                c.jwks_file.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if c.auth_methods.contains(&AuthMethod::PrivateKeyJwt) && key_sources != 1 {
+            if c.auth_methods.contains(&AuthMethod::PrivateKeyJwt) && c.keys.is_none() {
                 return Err(ConfigError(format!(
-                    "client {}: private_key_jwt needs exactly one of jwks, jwks_uri, jwks_file",
+                    "client {}: {PRIVATE_KEY_JWT_KEYS}",
                     c.id
                 )));
             }
@@ -927,6 +1036,119 @@ mod tests {
         s.server.trusted_proxies[0].network = "::ffff:10.0.0.0/104".parse().unwrap();
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("IPv4-mapped"), "{err}");
+    }
+
+    fn settings_from(toml: &str) -> Result<Settings, String> {
+        let s: Settings = Figment::from(Toml::string(toml))
+            .extract()
+            .map_err(|e| e.to_string())?;
+        s.validate().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+
+    fn client_with(keys: &str, methods: &str) -> String {
+        format!(
+            "[[clients]]\nid = \"rp\"\nredirect_uris = [\"https://rp.example/cb\"]\n\
+             auth_methods = {methods}\nsecret = \"s\"\n{keys}"
+        )
+    }
+
+    const JWKS: &str = r#"jwks = { keys = [] }"#;
+    const JWKS_URI: &str = r#"jwks_uri = "https://rp.example/jwks""#;
+    const JWKS_FILE: &str = r#"jwks_file = "rp.jwks.json""#;
+
+    #[test]
+    fn a_client_has_one_key_source_of_three() {
+        let keys = |k: &str| {
+            settings_from(&client_with(k, r#"["private_key_jwt"]"#))
+                .unwrap()
+                .clients[0]
+                .keys
+                .clone()
+        };
+        assert_eq!(
+            keys(JWKS),
+            Some(ClientKeySource::Jwks(serde_json::json!({"keys": []})))
+        );
+        assert_eq!(
+            keys(JWKS_URI),
+            Some(ClientKeySource::JwksUri("https://rp.example/jwks".into()))
+        );
+        assert_eq!(
+            keys(JWKS_FILE),
+            Some(ClientKeySource::JwksFile("rp.jwks.json".into()))
+        );
+        let secret_only = settings_from(&client_with("", r#"["client_secret_basic"]"#)).unwrap();
+        assert_eq!(secret_only.clients[0].keys, None);
+    }
+
+    #[test]
+    fn private_key_jwt_without_keys_or_with_two_sources_is_refused() {
+        let pkjwt = r#"["private_key_jwt"]"#;
+        let err = settings_from(&client_with("", pkjwt)).unwrap_err();
+        assert!(
+            err.contains(
+                "client rp: private_key_jwt needs exactly one of jwks, jwks_uri, jwks_file"
+            ),
+            "{err}"
+        );
+        for two in [
+            format!("{JWKS}\n{JWKS_URI}"),
+            format!("{JWKS_URI}\n{JWKS_FILE}"),
+            format!("{JWKS}\n{JWKS_FILE}"),
+        ] {
+            let err = settings_from(&client_with(&two, pkjwt)).unwrap_err();
+            assert!(
+                err.contains(
+                    "client rp: private_key_jwt needs exactly one of jwks, jwks_uri, jwks_file"
+                ),
+                "{two}: {err}"
+            );
+        }
+        let err = settings_from(&client_with(
+            &format!("{JWKS}\n{JWKS_URI}"),
+            r#"["client_secret_basic"]"#,
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("client rp: jwks, jwks_uri and jwks_file are alternatives: set one"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_resource_servers_key_is_a_file_or_a_jwks_url() {
+        let key = |toml: &str| settings_from(toml).unwrap().access_token.encryption_key;
+        assert_eq!(
+            key(""),
+            EncryptionKeySource::JwksUri("http://127.0.0.1:8081/.well-known/jwks.json".into())
+        );
+        assert_eq!(
+            key("[access_token]\nencryption_jwks_uri = \"https://nv.example/jwks\""),
+            EncryptionKeySource::JwksUri("https://nv.example/jwks".into())
+        );
+        // The URL has a default, so a file next to it is the usual case: the file wins.
+        assert_eq!(
+            key("[access_token]\nencryption_key_file = \"rs.json\""),
+            EncryptionKeySource::File("rs.json".into())
+        );
+        assert_eq!(
+            key("[access_token]\nencryption_key_file = \"rs.json\"\n\
+                 encryption_jwks_uri = \"https://nv.example/jwks\""),
+            EncryptionKeySource::File("rs.json".into())
+        );
+        let neither = RawAccessTokenSettings {
+            encryption_key_file: None,
+            encryption_jwks_uri: None,
+            ..Default::default()
+        };
+        let err = AccessTokenSettings::try_from(neither).unwrap_err();
+        assert!(
+            err.contains(
+                "set access_token.encryption_key_file or access_token.encryption_jwks_uri"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

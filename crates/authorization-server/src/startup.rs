@@ -13,7 +13,9 @@ use nv_token::{EncryptionKey, SigningAlg};
 use tracing_actix_web::TracingLogger;
 
 use crate::clients::ClientRegistry;
-use crate::config::{AuthMethod, ClientSettings, Mode, Settings, StaticEntry};
+use crate::config::{
+    AuthMethod, ClientKeySource, ClientSettings, EncryptionKeySource, Mode, Settings, StaticEntry,
+};
 use crate::endpoints;
 use crate::keys::{self, read_jwks_file, KeyFileError};
 use crate::network::radius::{FeedCounters, RadiusFeed};
@@ -110,11 +112,8 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let clients =
             ClientRegistry::from_settings(&settings, &settings.clients, &http, &deps.clock)?;
-        let recipient = match (
-            &settings.access_token.encryption_key_file,
-            &settings.access_token.encryption_jwks_uri,
-        ) {
-            (Some(file), _) => {
+        let recipient = match &settings.access_token.encryption_key {
+            EncryptionKeySource::File(file) => {
                 let path = settings.key_path(file);
                 let jwks = read_jwks_file(&path)?;
                 let key = jwks
@@ -134,13 +133,12 @@ impl Application {
                     })?;
                 RecipientKey::Static(Arc::new(key))
             }
-            (None, Some(uri)) => RecipientKey::remote(
+            EncryptionKeySource::JwksUri(uri) => RecipientKey::remote(
                 uri.clone(),
                 settings.access_token.key_management,
                 http.clone(),
                 deps.clock.clone(),
             ),
-            (None, None) => unreachable!("validate() requires one of them"),
         };
         // The static table first (no I/O), then the sessions the packet core reported (RADIUS
         // accounting, network::radius, or the admin API).
@@ -348,9 +346,7 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
                 AuthMethod::ClientSecretPost,
             ],
             secret: Some(settings.dev.demo_client_secret.clone()),
-            jwks: Some(serde_json::json!({ "keys": public })),
-            jwks_uri: None,
-            jwks_file: None,
+            keys: Some(ClientKeySource::Jwks(serde_json::json!({ "keys": public }))),
             scopes: API_SCOPES.iter().map(|s| s.to_string()).collect(),
             purposes: DEMO_PURPOSES.iter().map(|s| s.to_string()).collect(),
             sector_identifier: None,

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 pub use authorization_server::config::ForwardingHeader;
 use authorization_server::config::{
-    AuthMethod, ClientSettings, Mode, Secret, StaticEntry, TrustedProxy,
+    AuthMethod, ClientKeySource, ClientSettings, EncryptionKeySource, Mode, Secret, StaticEntry,
+    TrustedProxy,
 };
 use authorization_server::{Application, Dependencies, Settings};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -76,9 +77,7 @@ fn client(id: &str, redirect: &str, methods: Vec<AuthMethod>) -> ClientSettings 
         redirect_uris: vec![redirect.into()],
         auth_methods: methods,
         secret: None,
-        jwks: None,
-        jwks_uri: None,
-        jwks_file: None,
+        keys: None,
         scopes: vec![
             "number-verification:verify".into(),
             "number-verification:device-phone-number:read".into(),
@@ -116,8 +115,7 @@ impl Builder {
             s.keys.signing = vec!["new.jwk".into(), "old.jwk".into()];
         }
         s.access_token.audience = AUDIENCE.into();
-        s.access_token.encryption_key_file = Some("rs.public.json".into());
-        s.access_token.encryption_jwks_uri = None;
+        s.access_token.encryption_key = EncryptionKeySource::File("rs.public.json".into());
         s.subject.pairwise_salt = Some(Secret::new("test-salt"));
         s.network.playground = Some(self.playground);
         s.admin.token = self.admin_token.map(Secret::new);
@@ -135,7 +133,9 @@ impl Builder {
         }
         s.network.static_table = table;
         let mut jwt = client("rp-jwt", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
-        jwt.jwks = Some(json!({"keys": [Value::Object(rp_key.public_jwk().as_ref().clone())]}));
+        jwt.keys = Some(ClientKeySource::Jwks(
+            json!({"keys": [Value::Object(rp_key.public_jwk().as_ref().clone())]}),
+        ));
         let mut secret = client(
             "rp-secret",
             RP_REDIRECT,
@@ -158,7 +158,7 @@ impl Builder {
         s.clients = vec![jwt, secret, basic_only, public, other_sector];
         if let Some(uri) = &self.remote_client_jwks {
             let mut remote = client("rp-remote", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
-            remote.jwks_uri = Some(uri.clone());
+            remote.keys = Some(ClientKeySource::JwksUri(uri.clone()));
             s.clients.push(remote);
         }
         if self.es256_client {
@@ -169,8 +169,7 @@ impl Builder {
             s.clients.push(es);
         }
         if let Some(uri) = &self.rs_jwks_uri {
-            s.access_token.encryption_key_file = None;
-            s.access_token.encryption_jwks_uri = Some(uri.clone());
+            s.access_token.encryption_key = EncryptionKeySource::JwksUri(uri.clone());
         }
         s
     }
