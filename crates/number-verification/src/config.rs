@@ -99,15 +99,15 @@ impl Default for ServerSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(
+    from = "RawAuthorizationServerSettings",
+    into = "RawAuthorizationServerSettings"
+)]
 pub struct AuthorizationServerSettings {
     /// The issuer identifier; the token's `iss` must equal it exactly (RFC 9068 §4).
     pub issuer: String,
-    /// The authorization server's JWKS. When absent (and no `jwks_file`), it is discovered from
-    /// `{issuer}/.well-known/openid-configuration` (OIDC Discovery §4).
-    pub jwks_uri: Option<Url>,
-    /// A local JWKS file instead of fetching (dev, offline set-ups). Takes precedence.
-    pub jwks_file: Option<PathBuf>,
+    /// Where its signature keys come from.
+    pub keys: IssuerKeySource,
     /// At most one refetch per this many seconds when a token names an unknown `kid`, so a
     /// stream of forged `kid`s cannot turn this server into a load generator against the AS.
     pub jwks_refresh_min_interval_seconds: u64,
@@ -118,15 +118,80 @@ pub struct AuthorizationServerSettings {
     pub http_timeout_ms: u64,
 }
 
+/// Where the authorization server's signature keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerKeySource {
+    /// A local JWKS file (`jwks_file`; dev, offline set-ups).
+    File(PathBuf),
+    /// Its JWKS URL (`jwks_uri`).
+    JwksUri(Url),
+    /// The `jwks_uri` of `{issuer}/.well-known/openid-configuration` (OIDC Discovery §4).
+    Discovery,
+}
+
 impl Default for AuthorizationServerSettings {
     fn default() -> Self {
         Self {
             issuer: "http://127.0.0.1:8080".into(),
-            jwks_uri: None,
-            jwks_file: None,
+            keys: IssuerKeySource::Discovery,
             jwks_refresh_min_interval_seconds: 10,
             jwks_max_age_seconds: 300,
             http_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[authorization_server]` as written: the keys are `jwks_file`, else `jwks_uri`, else
+/// discovered.
+#[derive(Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawAuthorizationServerSettings {
+    issuer: String,
+    jwks_uri: Option<Url>,
+    jwks_file: Option<PathBuf>,
+    jwks_refresh_min_interval_seconds: u64,
+    jwks_max_age_seconds: u64,
+    http_timeout_ms: u64,
+}
+
+impl Default for RawAuthorizationServerSettings {
+    fn default() -> Self {
+        AuthorizationServerSettings::default().into()
+    }
+}
+
+impl From<AuthorizationServerSettings> for RawAuthorizationServerSettings {
+    fn from(s: AuthorizationServerSettings) -> Self {
+        let (jwks_file, jwks_uri) = match s.keys {
+            IssuerKeySource::File(file) => (Some(file), None),
+            IssuerKeySource::JwksUri(uri) => (None, Some(uri)),
+            IssuerKeySource::Discovery => (None, None),
+        };
+        Self {
+            issuer: s.issuer,
+            jwks_uri,
+            jwks_file,
+            jwks_refresh_min_interval_seconds: s.jwks_refresh_min_interval_seconds,
+            jwks_max_age_seconds: s.jwks_max_age_seconds,
+            http_timeout_ms: s.http_timeout_ms,
+        }
+    }
+}
+
+impl From<RawAuthorizationServerSettings> for AuthorizationServerSettings {
+    fn from(raw: RawAuthorizationServerSettings) -> Self {
+        // A local file wins over the URL (docs/examples/number-verification.toml).
+        let keys = match (raw.jwks_file, raw.jwks_uri) {
+            (Some(file), _) => IssuerKeySource::File(file),
+            (None, Some(uri)) => IssuerKeySource::JwksUri(uri),
+            (None, None) => IssuerKeySource::Discovery,
+        };
+        Self {
+            issuer: raw.issuer,
+            keys,
+            jwks_refresh_min_interval_seconds: raw.jwks_refresh_min_interval_seconds,
+            jwks_max_age_seconds: raw.jwks_max_age_seconds,
+            http_timeout_ms: raw.http_timeout_ms,
         }
     }
 }
@@ -362,6 +427,34 @@ mod tests {
     }
 
     #[test]
+    fn the_issuer_keys_are_a_file_a_jwks_url_or_discovered() {
+        let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = |section: &str| {
+            let path = dir.join("nv.toml");
+            std::fs::write(&path, format!("[authorization_server]\n{section}")).unwrap();
+            Settings::load_from(Some(&path), no_env())
+                .unwrap()
+                .authorization_server
+                .keys
+        };
+        let uri = "jwks_uri = \"https://as.example/jwks\"\n";
+        let file = "jwks_file = \"as-jwks.json\"\n";
+        assert_eq!(keys(""), IssuerKeySource::Discovery);
+        assert_eq!(
+            keys(uri),
+            IssuerKeySource::JwksUri("https://as.example/jwks".parse().unwrap())
+        );
+        assert_eq!(keys(file), IssuerKeySource::File("as-jwks.json".into()));
+        // The file wins over the URL, as documented.
+        assert_eq!(
+            keys(&format!("{uri}{file}")),
+            IssuerKeySource::File("as-jwks.json".into())
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn lists_urls_and_addresses_come_through_the_environment() {
         #[allow(clippy::result_large_err)]
         figment::Jail::expect_with(|jail| {
@@ -381,8 +474,8 @@ mod tests {
             assert_eq!(s.tokens.accepted_amr, vec!["network"]);
             assert_eq!(s.server.host, IpAddr::from([0, 0, 0, 0]));
             assert_eq!(
-                s.authorization_server.jwks_uri.as_ref().map(Url::as_str),
-                Some("https://as.example/jwks")
+                s.authorization_server.keys,
+                IssuerKeySource::JwksUri("https://as.example/jwks".parse().unwrap())
             );
             assert_eq!(s.accepted_amr(), vec!["network"]);
             // A typo inside a section is still reported.

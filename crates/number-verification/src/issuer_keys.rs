@@ -20,7 +20,7 @@ use nv_token::VerificationKeys;
 use server_kit::remote::{get_json, CachePolicy, RemoteDocument, Source};
 use url::Url;
 
-use crate::config::AuthorizationServerSettings;
+use crate::config::{AuthorizationServerSettings, IssuerKeySource};
 
 /// How long past `jwks_max_age_seconds` the last keys keep working while refetches fail.
 const MAX_STALE_SECONDS: i64 = 24 * 3600;
@@ -65,10 +65,10 @@ impl IssuerKeys {
         settings: &AuthorizationServerSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, reqwest::Error> {
-        let location = match (&settings.jwks_file, &settings.jwks_uri) {
-            (Some(file), _) => Location::File(file.clone()),
-            (None, Some(uri)) => Location::Uri(uri.clone()),
-            (None, None) => Location::Discovery {
+        let location = match &settings.keys {
+            IssuerKeySource::File(file) => Location::File(file.clone()),
+            IssuerKeySource::JwksUri(uri) => Location::Uri(uri.clone()),
+            IssuerKeySource::Discovery => Location::Discovery {
                 issuer: settings.issuer.clone(),
             },
         };

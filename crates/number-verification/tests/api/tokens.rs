@@ -12,6 +12,7 @@ use nv_token::{
 use serde_json::json;
 
 use crate::helpers::*;
+use number_verification::config::IssuerKeySource;
 
 const VERIFY: &str = "/number-verification/v2/verify";
 const SHARE: &str = "/number-verification/v2/device-phone-number";
@@ -453,7 +454,7 @@ async fn keys_can_come_from_a_jwks_uri_or_a_local_file() {
     let app = TestApp::builder()
         .settings(|s| {
             s.authorization_server.issuer = issuer;
-            s.authorization_server.jwks_uri = Some(jwks_uri.parse().unwrap());
+            s.authorization_server.keys = IssuerKeySource::JwksUri(jwks_uri.parse().unwrap());
         })
         .try_spawn_with(auth)
         .await
@@ -468,7 +469,7 @@ async fn keys_can_come_from_a_jwks_uri_or_a_local_file() {
     let app = TestApp::builder()
         .settings(|s| {
             s.authorization_server.issuer = issuer;
-            s.authorization_server.jwks_file = Some(file);
+            s.authorization_server.keys = IssuerKeySource::File(file);
         })
         .try_spawn_with(auth)
         .await
