@@ -5,10 +5,13 @@
 //! - [`config`]: the typed configuration tree;
 //! - [`startup`]: building the app, dev defaults, the route table;
 //! - [`endpoints`]: one module per endpoint (`authorize`, `token/*`, `userinfo`, `discovery`, …);
-//! - [`network`]: client address (trusted proxies) and identity resolvers;
-//! - [`protocol`]: scopes, PKCE, `login_hint`, request parameters as types;
-//! - [`clients`], [`keys`], [`recipient`], [`remote`] (fetched key documents), [`subject`],
-//!   [`state`], [`error`].
+//! - [`network`]: identification (the playground short-cut, client address behind trusted
+//!   proxies, identity resolvers) and the RADIUS accounting feed;
+//! - [`protocol`]: the authorization request, scopes and purpose, PKCE, `login_hint`, request
+//!   objects, as types;
+//! - [`state`]: what handlers share, the store key layout and the records stored under it;
+//! - [`error`]: the error codes and the one mapping to HTTP;
+//! - [`clients`], [`keys`], [`recipient`], [`remote`] (fetched key documents), [`subject`].
 
 pub mod clients;
 pub mod config;
