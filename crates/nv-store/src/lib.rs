@@ -16,9 +16,11 @@
 //! Keys are plain strings; each backend adds its own deployment prefix. Every value expires.
 //! Time is injected through [`Clock`], so expiry is tested by moving a [`FakeClock`].
 //!
-//! Backends: [`MemoryStore`] (one process, the default) and [`RedisStore`] (several replicas);
+//! Backends: [`MemoryStore`] (one process, the default) and [`RedisStore`] (several replicas, on
+//! one Redis or a Redis Cluster, where keys are hash-tagged so related keys share a slot);
 //! [`connect_store`] picks one from the configured URL. With the `testing` feature,
-//! [`testing::RedisServer`] starts a throw-away `redis-server` for tests.
+//! `testing::RedisServer` and `testing::RedisCluster` start a throw-away `redis-server` or a
+//! three-master cluster for tests.
 
 mod clock;
 mod memory;
@@ -97,7 +99,8 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store named by the configured URL: `memory` (or empty) for the in-process
 /// [`MemoryStore`] — `prefix` is then irrelevant, nothing is shared — and `redis://…` /
-/// `rediss://…` (TLS) for a [`RedisStore`] with `prefix` and default timeouts.
+/// `rediss://…` (TLS) for a [`RedisStore`] on one node, `redis+cluster://host:port[,host:port…]`
+/// / `rediss+cluster://…` for one on a Redis Cluster, with `prefix` and default timeouts.
 ///
 /// Returns within about a second even when Redis is down (the Redis store then starts
 /// disconnected and reconnects on demand). Errors are start-up configuration errors; their
@@ -115,7 +118,7 @@ pub async fn connect_store(
         None if url.is_empty() || url.eq_ignore_ascii_case("memory") => {
             Ok(Arc::new(MemoryStore::new(clock)))
         }
-        Some("redis" | "rediss") => {
+        Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => {
             let options = RedisOptions {
                 prefix: prefix.to_owned(),
                 ..RedisOptions::default()
@@ -123,9 +126,9 @@ pub async fn connect_store(
             Ok(Arc::new(RedisStore::connect(url, options).await?))
         }
         other => Err(StoreError::Unavailable(format!(
-            "unsupported store URL{}: expected `memory`, `redis://[user:password@]host[:port][/db]` \
-             or `rediss://…` (TLS)",
-            other.map(|s| format!(" scheme `{s}`")).unwrap_or_default()
+            "unsupported store URL{}: expected `memory`, {}",
+            other.map(|s| format!(" scheme `{s}`")).unwrap_or_default(),
+            redis_store::URL_FORMS
         ))),
     }
 }
@@ -174,5 +177,14 @@ mod tests {
             .await
             .unwrap();
         assert!(store.ping().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_cluster_url_gives_a_cluster_store_even_when_the_cluster_is_down() {
+        let store = connect_store("redis+cluster://127.0.0.1:1,127.0.0.1:2", "nv:", clock())
+            .await
+            .unwrap();
+        assert!(store.ping().await.is_err());
+        assert!(store.get("k").await.is_err());
     }
 }

@@ -1,13 +1,15 @@
-//! One behavioural suite, run against both backends (`memory_store::…` and `redis_store::…` tests), plus the
-//! Redis-only properties: key layout, prefixes, expiry on every key, outages and recovery.
+//! One behavioural suite, run against every backend (`memory_store::…`, `redis_store::…` on one
+//! Redis node and `redis_cluster::…` on a three-master Redis Cluster), plus the Redis-only
+//! properties: key layout, prefixes, expiry on every key, outages and recovery.
 //!
-//! The Redis tests start their own `redis-server` (see `nv_store::testing`); without it they skip
-//! with a printed reason, unless `REQUIRE_REDIS_TESTS=1`.
+//! The Redis tests start their own `redis-server`s (see `nv_store::testing`); without them they
+//! skip with a printed reason, unless `REQUIRE_REDIS_TESTS=1`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nv_store::testing::RedisServer;
+use nv_store::testing::{RedisCluster, RedisServer};
 use nv_store::{FakeClock, MemoryStore, RedisOptions, RedisStore, Store, StoreError};
 use tokio::task::JoinSet;
 
@@ -28,8 +30,14 @@ enum Time {
 struct Subject {
     store: Arc<dyn Store>,
     time: Time,
-    /// Keeps the server alive for the test's duration.
-    _redis: Option<RedisServer>,
+    /// Keeps the servers alive for the test's duration.
+    _redis: Option<Servers>,
+}
+
+#[allow(dead_code)] // held only to be dropped at the end of the test
+enum Servers {
+    Node(RedisServer),
+    Cluster(RedisCluster),
 }
 
 impl Subject {
@@ -47,7 +55,16 @@ impl Subject {
         Some(Self {
             store: Arc::new(redis.store("suite:").await),
             time: Time::Real,
-            _redis: Some(redis),
+            _redis: Some(Servers::Node(redis)),
+        })
+    }
+
+    async fn cluster() -> Option<Self> {
+        let cluster = RedisCluster::start_or_skip()?;
+        Some(Self {
+            store: Arc::new(cluster.store("suite:").await),
+            time: Time::Real,
+            _redis: Some(Servers::Cluster(cluster)),
         })
     }
 
@@ -62,7 +79,8 @@ impl Subject {
     }
 }
 
-/// Generates `memory_store::<case>` and `redis_store::<case>` for every case of the shared suite.
+/// Generates `memory_store::<case>`, `redis_store::<case>` and `redis_cluster::<case>` for every
+/// case of the shared suite.
 macro_rules! shared_suite {
     ($($case:ident),* $(,)?) => {
         mod memory_store {
@@ -78,6 +96,15 @@ macro_rules! shared_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(subject) = super::Subject::redis().await else { return };
+                    super::$case(subject).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(subject) = super::Subject::cluster().await else { return };
                     super::$case(subject).await;
                 }
             )*
@@ -394,6 +421,34 @@ async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// Awaits `op`, which must fail within [`OUTAGE_BOUND`] with an error that quotes no key; how long
+/// it took goes to `timings`.
+macro_rules! must_fail_in_bound {
+    ($timings:expr, $op:expr) => {
+        $timings.push(fails_within_bound(stringify!($op), $op).await)
+    };
+}
+
+async fn fails_within_bound<T: std::fmt::Debug>(
+    what: &str,
+    op: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Duration {
+    let started = Instant::now();
+    let result = op.await;
+    let took = started.elapsed();
+    let Err(err) = result else {
+        panic!("{what} succeeded while Redis was down: {result:?}");
+    };
+    assert!(took < OUTAGE_BOUND, "{what} took {took:?}");
+    // Keys hold hashed identifiers: errors (which get logged) must not quote them.
+    let message = err.to_string();
+    assert!(
+        !message.contains("jti") && !message.contains("code"),
+        "{message}"
+    );
+    took
+}
+
 /// Retries `ping` until it succeeds; returns how long recovery took.
 async fn wait_until_answering(store: &dyn Store, within: Duration) -> Duration {
     let started = Instant::now();
@@ -489,9 +544,14 @@ async fn redis_stores_with_different_prefixes_do_not_see_each_other() {
     let Some(redis) = RedisServer::start_or_skip() else {
         return;
     };
-    let a = redis.store("deploy-a:").await;
-    let b = redis.store("deploy-b:").await;
+    prefixes_keep_deployments_apart(
+        redis.store("deploy-a:").await,
+        redis.store("deploy-b:").await,
+    )
+    .await;
+}
 
+async fn prefixes_keep_deployments_apart(a: RedisStore, b: RedisStore) {
     a.put("code:1", b"a", LONG).await.unwrap();
     assert!(a.put_if_absent("jti:1", b"a", LONG).await.unwrap());
 
@@ -517,10 +577,14 @@ async fn redis_map_puts_raced_from_two_replicas_lose_no_field_and_survive_a_scri
     let Some(redis) = RedisServer::start_or_skip() else {
         return;
     };
-    let replicas: [Arc<dyn Store>; 2] = [
-        Arc::new(redis.store("nv:").await),
-        Arc::new(redis.store("nv:").await),
-    ];
+    let replicas = [redis.store("nv:").await, redis.store("nv:").await];
+    map_puts_raced_from_two_replicas(replicas, &[&redis]).await;
+}
+
+/// Two stores = two connections, as two server replicas would have; the scripts are flushed on
+/// every node in between.
+async fn map_puts_raced_from_two_replicas(replicas: [RedisStore; 2], nodes: &[&RedisServer]) {
+    let replicas = replicas.map(|r| Arc::new(r) as Arc<dyn Store>);
     for round in 0..2 {
         let mut racers = JoinSet::new();
         for i in 0..RACERS {
@@ -535,11 +599,13 @@ async fn redis_map_puts_raced_from_two_replicas_lose_no_field_and_survive_a_scri
             r.unwrap();
         }
         // A restarted or failed-over Redis has no scripts: the next call loads them again.
-        let _: () = redis::cmd("SCRIPT")
-            .arg("FLUSH")
-            .query_async(&mut raw(&redis).await)
-            .await
-            .unwrap();
+        for node in nodes {
+            let _: () = redis::cmd("SCRIPT")
+                .arg("FLUSH")
+                .query_async(&mut raw(node).await)
+                .await
+                .unwrap();
+        }
     }
     assert_eq!(
         replicas[1].map_get("session:r").await.unwrap().len(),
@@ -552,11 +618,12 @@ async fn redis_take_raced_from_two_replicas_succeeds_exactly_once() {
     let Some(redis) = RedisServer::start_or_skip() else {
         return;
     };
-    // Two stores = two connections, as two server replicas would have.
-    let replicas: [Arc<dyn Store>; 2] = [
-        Arc::new(redis.store("nv:").await),
-        Arc::new(redis.store("nv:").await),
-    ];
+    take_raced_from_two_replicas([redis.store("nv:").await, redis.store("nv:").await]).await;
+}
+
+/// Two stores = two connections, as two server replicas would have.
+async fn take_raced_from_two_replicas(replicas: [RedisStore; 2]) {
+    let replicas = replicas.map(|r| Arc::new(r) as Arc<dyn Store>);
     replicas[0].put("code:x", b"grant", LONG).await.unwrap();
     let mut racers = JoinSet::new();
     for i in 0..RACERS {
@@ -582,37 +649,16 @@ async fn redis_outage_gives_errors_within_the_bound_and_service_resumes_after_re
 
     redis.stop();
     let mut timings = Vec::new();
-    macro_rules! must_fail_in_bound {
-        ($op:expr) => {{
-            let started = Instant::now();
-            let result = $op.await;
-            let took = started.elapsed();
-            timings.push(took);
-            let Err(err) = result else {
-                panic!(
-                    "{} succeeded while Redis was down: {result:?}",
-                    stringify!($op)
-                );
-            };
-            assert!(took < OUTAGE_BOUND, "{} took {took:?}", stringify!($op));
-            // Keys hold hashed identifiers: errors (which get logged) must not quote them.
-            let message = err.to_string();
-            assert!(
-                !message.contains("jti") && !message.contains("code"),
-                "{message}"
-            );
-        }};
-    }
     // Twice: once while the reconnection is first attempted, once while it backs off.
     for _ in 0..2 {
-        must_fail_in_bound!(store.put_if_absent("jti:during", b"1", LONG));
-        must_fail_in_bound!(store.take("code:1"));
+        must_fail_in_bound!(timings, store.put_if_absent("jti:during", b"1", LONG));
+        must_fail_in_bound!(timings, store.take("code:1"));
     }
-    must_fail_in_bound!(store.get("code:1"));
-    must_fail_in_bound!(store.put("code:1", b"1", LONG));
-    must_fail_in_bound!(store.delete("code:1"));
-    must_fail_in_bound!(store.scan_prefix("code:"));
-    must_fail_in_bound!(store.ping());
+    must_fail_in_bound!(timings, store.get("code:1"));
+    must_fail_in_bound!(timings, store.put("code:1", b"1", LONG));
+    must_fail_in_bound!(timings, store.delete("code:1"));
+    must_fail_in_bound!(timings, store.scan_prefix("code:"));
+    must_fail_in_bound!(timings, store.ping());
     eprintln!(
         "measured: operations while Redis was stopped failed after {:?} .. {:?}",
         timings.iter().min().unwrap(),
@@ -758,5 +804,407 @@ async fn redis_store_recovers_from_a_failed_connection_handshake() {
         .unwrap();
     let recovery = wait_until_answering(&store, Duration::from_secs(15)).await;
     eprintln!("measured: recovery after a failed handshake was fixed on the server: {recovery:?}");
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis Cluster only
+// ---------------------------------------------------------------------------------------------
+
+/// Every key on one master of the cluster, relative (`<prefix>{<tag>}` stripped).
+async fn keys_on(node: &RedisServer, prefix: &str) -> BTreeSet<String> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw(node).await)
+        .await
+        .unwrap();
+    keys.into_iter()
+        .map(|key| {
+            let tagged = key
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{key} lacks the prefix"));
+            let (_tag, relative) = tagged
+                .strip_prefix('{')
+                .and_then(|t| t.split_once('}'))
+                .unwrap_or_else(|| panic!("{key} has no hash tag in front"));
+            relative.to_owned()
+        })
+        .collect()
+}
+
+async fn slot_of(node: &RedisServer, key: &str) -> i64 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query_async(&mut raw(node).await)
+        .await
+        .unwrap()
+}
+
+/// The keys the servers write, each kind several times (`state::keys`, `sessions.rs`,
+/// `spent_token_key`), with made-up identifiers.
+async fn write_every_kind(store: &dyn Store, count: usize) {
+    for i in 0..count {
+        let h = format!("{:064x}", i * 7919 + 1);
+        store
+            .put(&format!("code:{h}"), b"grant", LONG)
+            .await
+            .unwrap();
+        store
+            .put(&format!("code-redeemed:{h}"), b"jti", LONG)
+            .await
+            .unwrap();
+        assert!(store
+            .put_if_absent(&format!("assertion-jti:{h}:{i}"), b"1", LONG)
+            .await
+            .unwrap());
+        store
+            .put(&format!("at:{h}"), b"record", LONG)
+            .await
+            .unwrap();
+        assert!(store
+            .put_if_absent(&format!("at-used:jti-{i}"), b"1", LONG)
+            .await
+            .unwrap());
+        store
+            .put(&format!("playground:+9905550{i:04}"), b"1", LONG)
+            .await
+            .unwrap();
+        store
+            .put(&format!("nas-flush:10.20.0.{i}"), b"1700000000", LONG)
+            .await
+            .unwrap();
+        store
+            .map_put(&format!("lease:100.64.0.{i}/32"), "*", b"lease", LONG)
+            .await
+            .unwrap();
+        store
+            .map_put(
+                &format!("lease:2001:db8:{i:x}::/64"),
+                "1024-2047",
+                b"lease",
+                LONG,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_keys_spread_over_every_master_related_keys_share_a_slot_and_every_operation_works()
+{
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    let store = cluster.store("deploy-a:").await;
+    const EACH: usize = 30;
+    write_every_kind(&store, EACH).await;
+
+    // Every master holds keys of every kind; every key is hash-tagged and expires.
+    let mut everywhere = BTreeSet::new();
+    for node in cluster.nodes() {
+        let keys = keys_on(node, "deploy-a:").await;
+        for kind in [
+            "code:",
+            "code-redeemed:",
+            "assertion-jti:",
+            "at:",
+            "at-used:",
+            "playground:",
+            "nas-flush:",
+            "lease:",
+        ] {
+            assert!(
+                keys.iter().any(|k| k.starts_with(kind)),
+                "no {kind} key on {}",
+                node.url()
+            );
+        }
+        let raw_keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut raw(node).await)
+            .await
+            .unwrap();
+        for key in raw_keys {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut raw(node).await)
+                .await
+                .unwrap();
+            assert!(ms > 0, "{key}: PTTL {ms}");
+        }
+        everywhere.extend(keys);
+    }
+    assert_eq!(
+        everywhere.len(),
+        9 * EACH,
+        "a key is missing or on two masters"
+    );
+
+    // A code and its redemption record share a slot: a script over both would stay on one
+    // master. Different codes do not all share one.
+    let h = format!("{:064x}", 1);
+    let node = &cluster.nodes()[0];
+    let code_slot = slot_of(node, &format!("deploy-a:{{{h}}}code:{h}")).await;
+    assert_eq!(
+        code_slot,
+        slot_of(node, &format!("deploy-a:{{{h}}}code-redeemed:{h}")).await
+    );
+    let other = format!("{:064x}", 7919 + 1);
+    assert_ne!(
+        code_slot,
+        slot_of(node, &format!("deploy-a:{{{other}}}code:{other}")).await
+    );
+
+    // Listings visit every master and come back in key order.
+    let codes = store.scan_prefix("code:").await.unwrap();
+    assert_eq!(codes.len(), EACH);
+    assert!(codes.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(store.scan_prefix("").await.unwrap().len(), 7 * EACH);
+    let leases = store.map_scan_prefix("lease:").await.unwrap();
+    assert_eq!(leases.len(), 2 * EACH);
+    assert!(leases.iter().all(|(_, fields)| fields.len() == 1));
+    assert_eq!(
+        store.map_scan_prefix("lease:2001:").await.unwrap().len(),
+        EACH
+    );
+
+    // Single-key operations reach the key's master wherever it is.
+    for (key, value) in &codes {
+        assert_eq!(value, b"grant");
+        assert_eq!(
+            store.take(key).await.unwrap().as_deref(),
+            Some(&b"grant"[..])
+        );
+        assert_eq!(store.take(key).await.unwrap(), None);
+    }
+    for i in 0..EACH {
+        assert!(!store
+            .put_if_absent(&format!("at-used:jti-{i}"), b"1", LONG)
+            .await
+            .unwrap());
+        assert!(store
+            .map_remove(&format!("lease:100.64.0.{i}/32"), "*")
+            .await
+            .unwrap());
+    }
+    assert_eq!(store.map_scan_prefix("lease:").await.unwrap().len(), EACH);
+}
+
+#[tokio::test]
+async fn cluster_stores_with_different_prefixes_do_not_see_each_other() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    prefixes_keep_deployments_apart(
+        cluster.store("deploy-a:").await,
+        cluster.store("deploy-b:").await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_map_puts_raced_from_two_replicas_lose_no_field_and_survive_a_script_flush() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    let replicas = [cluster.store("nv:").await, cluster.store("nv:").await];
+    let nodes: Vec<&RedisServer> = cluster.nodes().iter().collect();
+    map_puts_raced_from_two_replicas(replicas, &nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_take_raced_from_two_replicas_succeeds_exactly_once() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    take_raced_from_two_replicas([cluster.store("nv:").await, cluster.store("nv:").await]).await;
+}
+
+/// Codes `code:<i>` written to the cluster, split into those on the first master and the rest.
+async fn codes_on_the_first_master_and_elsewhere(
+    cluster: &RedisCluster,
+    store: &dyn Store,
+) -> (Vec<String>, Vec<String>) {
+    for i in 0..60 {
+        store.put(&format!("code:{i}"), b"v", LONG).await.unwrap();
+    }
+    let first = keys_on(&cluster.nodes()[0], "nv:").await;
+    let (on_first, elsewhere): (Vec<String>, Vec<String>) = (0..60)
+        .map(|i| format!("code:{i}"))
+        .partition(|k| first.contains(k));
+    assert!(!on_first.is_empty() && !elsewhere.is_empty());
+    (on_first, elsewhere)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_master_outage_fails_only_its_slots_within_the_bound_and_the_same_store_recovers() {
+    let Some(mut cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    let store = cluster.store("nv:").await;
+    let (down, up) = codes_on_the_first_master_and_elsewhere(&cluster, &store).await;
+    let id = |key: &str| key.trim_start_matches("code:").to_owned();
+
+    cluster.node_mut(0).stop();
+    let mut timings = Vec::new();
+    // Twice: once while the reconnection is first attempted, once while it backs off. Keys of
+    // other kinds about the same identifier share the slot, so they are down too.
+    for _ in 0..2 {
+        let k = &down[0];
+        must_fail_in_bound!(timings, store.take(k));
+        must_fail_in_bound!(
+            timings,
+            store.put_if_absent(&format!("code-redeemed:{}", id(k)), b"1", LONG)
+        );
+        must_fail_in_bound!(
+            timings,
+            store.map_put(&format!("lease:{}", id(k)), "*", b"1", LONG)
+        );
+    }
+    must_fail_in_bound!(timings, store.get(&down[0]));
+    must_fail_in_bound!(timings, store.delete(&down[0]));
+    // A listing without one master's keys would be wrong, and readiness says the store is down.
+    must_fail_in_bound!(timings, store.scan_prefix("code:"));
+    must_fail_in_bound!(timings, store.ping());
+    eprintln!(
+        "measured: cluster operations on a stopped master's slots failed after {:?} .. {:?}",
+        timings.iter().min().unwrap(),
+        timings.iter().max().unwrap()
+    );
+    // The other masters keep serving their slots meanwhile.
+    for k in &up {
+        assert_eq!(
+            store.get(k).await.unwrap().as_deref(),
+            Some(&b"v"[..]),
+            "{k}"
+        );
+    }
+    assert_eq!(
+        store.take(&up[0]).await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+
+    cluster.restart_node(0);
+    let recovery = wait_until_answering(&store, Duration::from_secs(15)).await;
+    eprintln!("measured: cluster recovery after a master restart (same store): {recovery:?}");
+    // The restarted master has no data (nothing persisted in tests); it serves its slots again.
+    assert_eq!(store.take(&down[0]).await.unwrap(), None);
+    store.put(&down[0], b"again", LONG).await.unwrap();
+    assert_eq!(
+        store.take(&down[0]).await.unwrap().as_deref(),
+        Some(&b"again"[..])
+    );
+    assert!(store
+        .put_if_absent(&format!("code-redeemed:{}", id(&down[0])), b"1", LONG)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.scan_prefix("code:").await.unwrap().len(),
+        up.len() - 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_master_that_stops_answering_times_out_instead_of_hanging() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    let options = RedisOptions {
+        prefix: "nv:".to_owned(),
+        op_timeout: Duration::from_millis(300),
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect(&cluster.url(), options).await.unwrap();
+    let (down, up) = codes_on_the_first_master_and_elsewhere(&cluster, &store).await;
+
+    cluster.nodes()[0].freeze();
+    let started = Instant::now();
+    let result = store.take(&down[0]).await;
+    let took = started.elapsed();
+    let other = store.get(&up[0]).await;
+    cluster.nodes()[0].thaw();
+    eprintln!("measured: take on a frozen cluster master (op_timeout 300 ms): {took:?}");
+    assert!(matches!(result, Err(StoreError::Timeout(_))), "{result:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < OUTAGE_BOUND,
+        "{took:?}"
+    );
+    assert_eq!(other.unwrap().as_deref(), Some(&b"v"[..]));
+
+    wait_until_answering(&store, Duration::from_secs(10)).await;
+    // The timed-out GETDEL may have been applied once the master resumed: either way the code
+    // is gone now, never handed out twice.
+    assert_eq!(store.take(&down[0]).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn cluster_down_at_start_up_gives_a_store_that_connects_once_the_cluster_is_up() {
+    let Some(mut cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    cluster.stop();
+
+    let started = Instant::now();
+    let store = nv_store::connect_store(&cluster.url(), "nv:", Arc::new(FakeClock::starting_now()))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!("measured: connect_store with the cluster down: {took:?}");
+    assert!(took < OUTAGE_BOUND, "{took:?}");
+    let started = Instant::now();
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.is_err());
+    assert!(started.elapsed() < OUTAGE_BOUND);
+    assert!(store.ping().await.is_err());
+
+    cluster.start_again();
+    let recovery = wait_until_answering(store.as_ref(), Duration::from_secs(15)).await;
+    eprintln!("measured: first successful ping after the cluster came up: {recovery:?}");
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.unwrap());
+    assert!(!store.put_if_absent("jti:1", b"1", LONG).await.unwrap());
+}
+
+#[tokio::test]
+async fn cluster_store_recovers_from_a_failed_connection_handshake() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    // CONFIG SET requirepass on every master, over a connection that knows the current one.
+    let set_password = |current: Option<&'static str>, new: &'static str| {
+        let ports: Vec<u16> = cluster.nodes().iter().map(RedisServer::port).collect();
+        async move {
+            for port in ports {
+                let auth = current.map(|p| format!(":{p}@")).unwrap_or_default();
+                let mut admin = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                let _: () = redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("requirepass")
+                    .arg(new)
+                    .query_async(&mut admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    // The operator rotates the password: the store already uses the new one, the cluster not yet.
+    set_password(None, "old-password").await;
+    let url = cluster
+        .url()
+        .replace("redis+cluster://", "redis+cluster://:new-password@");
+    let store = RedisStore::connect(&url, RedisOptions::default())
+        .await
+        .unwrap();
+    assert!(store.ping().await.is_err());
+    assert!(store.put_if_absent("jti:1", b"1", LONG).await.is_err());
+
+    set_password(Some("old-password"), "new-password").await;
+    let recovery = wait_until_answering(&store, Duration::from_secs(15)).await;
+    eprintln!(
+        "measured: cluster recovery after a failed handshake was fixed on the servers: {recovery:?}"
+    );
     assert!(store.put_if_absent("jti:1", b"1", LONG).await.unwrap());
 }

@@ -1,24 +1,31 @@
-//! The shared store on Redis, for several replicas behind a load balancer.
+//! The shared store on Redis — one node or a Redis Cluster — for several replicas behind a load
+//! balancer. One implementation of the commands for both; what differs is the connection
+//! (`connection.rs`) and the key layout (`layout.rs`).
 //!
 //! # Connection and outages
 //!
-//! One [`redis::aio::ConnectionManager`] per store: a multiplexed connection (all requests of a
-//! process share one socket) that replaces itself when the socket breaks. It is created *lazily*:
-//! [`RedisStore::connect`] checks the URL, then tries one `PING` bounded by
-//! [`RedisOptions::connect_timeout`]. If Redis does not answer, the store is still returned (and a
-//! warning logged) — it starts disconnected and connects on the next operation. Failing start-up
-//! instead would turn a short Redis outage during a rolling deploy into crash-looping servers, and a
-//! server that starts disconnected reports it through readiness ([`Store::ping`]) anyway. Once Redis
-//! is back, the next operation after the reconnect back-off (at most [`RECONNECT_MAX_DELAY`])
-//! succeeds: no restart is needed.
+//! One connection per store: on one node a [`redis::aio::ConnectionManager`], on a cluster a
+//! [`redis::cluster_async::ClusterConnection`] (one multiplexed connection per node, routing each
+//! command to the master of its key's slot, following `MOVED`/`ASK` and refreshing the slot map
+//! itself). Either way all requests of a process share the sockets, and a broken socket is
+//! replaced. The connection is created *lazily*: [`RedisStore::connect`] checks the URL, then
+//! tries one `PING` bounded by [`RedisOptions::connect_timeout`]. If Redis does not answer, the
+//! store is still returned (and a warning logged) — it starts disconnected and connects on the
+//! next operation. Failing start-up instead would turn a short Redis outage during a rolling
+//! deploy into crash-looping servers, and a server that starts disconnected reports it through
+//! readiness ([`Store::ping`]) anyway. Once Redis is back, the next operation after the reconnect
+//! back-off (at most [`RECONNECT_MAX_DELAY`]) succeeds: no restart is needed.
 //!
 //! The manager only reconnects by itself after *I/O* errors. When setting up a connection fails
 //! otherwise — a refused password (e.g. during a password rotation), a failed TLS handshake — it
 //! keeps answering that error forever (checked against redis 1.8: the store never recovered in
 //! the test `redis_store_recovers_from_a_failed_connection_handshake` without this). So the store
-//! replaces its manager after any error that is neither I/O nor a timeout, at most once per
+//! replaces its connection after any error that is neither I/O nor a timeout, at most once per
 //! [`RECONNECT_MAX_DELAY`] so a persistent server-side error (e.g. `OOM`) cannot cause a
-//! reconnection storm.
+//! reconnection storm. The cluster client reconnects to its seed nodes by itself after a failed
+//! handshake (`cluster_store_recovers_from_a_failed_connection_handshake`), and after the
+//! topology errors it handles (`MOVED`, `CLUSTERDOWN`, a node without connection) the store
+//! leaves it alone.
 //!
 //! Every operation is bounded by [`RedisOptions::op_timeout`] (→ [`StoreError::Timeout`]), so a
 //! black-holed connection cannot hold a request for longer than that. An `Err` means *the outcome
@@ -32,25 +39,46 @@
 //! (`nv:` by default), so several deployments can share one Redis. Every key is written with a
 //! millisecond expiry (`PX`, at least 1 ms): nothing in Redis outlives its protocol window.
 //!
+//! On a cluster every key also carries a hash tag, `<prefix>{<group>}<key>`: keys of one group
+//! (the key's own `{tag}`, else what follows its first `:`, else the whole key) share a slot, so a
+//! script or multi-key command over them stays on one master, and different groups spread over
+//! the cluster (rules and reasons: `layout.rs`). Every operation of the trait is on one key, so
+//! none spans slots today.
+//!
 //! Expiry follows the Redis server's clock, not the injected [`crate::Clock`]; the tests use short
 //! real TTLs for this backend.
 //!
 //! # Maps
 //!
 //! A map is a Redis hash; each field's value is stored as `<expiry ms>|<value>` and every
-//! operation is one Lua script (atomic in Redis, and on one key, so it works on a cluster too)
-//! that compares the expiries with the server's `TIME`. Redis 7.0 has no per-field TTL, so
-//! [`MAP_PUT`] also drops expired fields and sets the key's expiry to its longest-lived field.
+//! operation is one Lua script (atomic in Redis, and on one key, so it runs on the key's master
+//! of a cluster) that compares the expiries with the server's `TIME`. Redis 7.0 has no per-field
+//! TTL, so [`MAP_PUT`] also drops expired fields and sets the key's expiry to its longest-lived
+//! field.
+//!
+//! # Listings and readiness on a cluster
+//!
+//! A `SCAN` cursor walks one node's keys only, so listings walk every master. Readiness `PING`s
+//! every master too. Both fail unless every master the cluster names (`CLUSTER SLOTS`) answered:
+//! the cluster client quietly leaves out the masters it has no connection to.
 
+mod connection;
+mod layout;
+mod target;
+
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ErrorKind, RedisError, Value};
+use redis::{ErrorKind, FromRedisValue, RedisError, Value};
 
+use self::connection::Connection;
+use self::layout::KeyLayout;
+use self::target::Target;
+pub(crate) use self::target::URL_FORMS;
 use crate::{MapEntries, Store, StoreError};
 
 /// Longest pause between two reconnection attempts. Short, so service resumes within about a
@@ -150,8 +178,10 @@ pub struct RedisStore {
     conn: Arc<Connection>,
     scripts: Arc<Scripts>,
     prefix: String,
+    layout: KeyLayout,
     op_timeout: Duration,
-    /// `host:port` only: the URL may carry a password, so it is never kept for display.
+    /// `host:port` (on a cluster, the seed nodes' list) only: the URL may carry a password, so it
+    /// is never kept for display.
     addr: String,
 }
 
@@ -182,16 +212,19 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("addr", &self.addr)
             .field("prefix", &self.prefix)
+            .field("layout", &self.layout)
             .field("op_timeout", &self.op_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    /// Opens a store on `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` for
-    /// TLS). Returns within about `connect_timeout`: an invalid URL or empty prefix is an error,
-    /// an unreachable Redis is not (the store starts disconnected and reconnects on demand; see
-    /// the module documentation for why).
+    /// Opens a store on `url`: one node (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS) or a cluster (`redis+cluster://[user:password@]host:port[,host:port…]`,
+    /// or `rediss+cluster://`; any reachable nodes, the client finds the others). Returns within
+    /// about `connect_timeout`: an invalid URL or prefix is an error, an unreachable Redis is not
+    /// (the store starts disconnected and reconnects on demand; see the module documentation for
+    /// why).
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         if options.prefix.is_empty() {
             return Err(StoreError::Unavailable(
@@ -200,25 +233,26 @@ impl RedisStore {
                     .to_owned(),
             ));
         }
-        // The redis crate's parse errors may quote the URL, which can contain a password.
-        let client = Client::open(url).map_err(|_| {
-            StoreError::Unavailable(
-                "invalid Redis URL: expected redis://[user:password@]host[:port][/db] or \
-                 rediss://… for TLS"
+        let (target, addr) = Target::parse(url)?;
+        let layout = match target {
+            Target::Node(_) => KeyLayout::Plain,
+            Target::Cluster(_) => KeyLayout::HashTagged,
+        };
+        // A brace in the prefix would be the hash tag of every key: the whole deployment in one
+        // slot, on one master.
+        if layout == KeyLayout::HashTagged && options.prefix.contains(['{', '}']) {
+            return Err(StoreError::Unavailable(
+                "the Redis key prefix must not contain `{` or `}` on a cluster (it would put \
+                 every key in one slot)"
                     .to_owned(),
-            )
-        })?;
-        let addr = client.get_connection_info().addr().to_string();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.op_timeout))
-            .set_number_of_retries(RECONNECT_ATTEMPTS)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = Connection::new(client, config)?;
+            ));
+        }
+        let conn = Connection::new(target, &options)?;
         let store = Self {
             conn: Arc::new(conn),
             scripts: Arc::new(Scripts::new()),
             prefix: options.prefix,
+            layout,
             op_timeout: options.op_timeout,
             addr,
         };
@@ -237,7 +271,7 @@ impl RedisStore {
 
     /// The absolute key in Redis for a relative key of the trait.
     fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        self.layout.absolute(&self.prefix, key)
     }
 
     async fn with_timeout<T>(
@@ -253,14 +287,14 @@ impl RedisStore {
         }
     }
 
-    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+    async fn run<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         self.with_timeout(self.op_timeout, self.conn.query(cmd))
             .await
     }
 
     /// Runs a Lua script by its hash, loading it on `NOSCRIPT` (after a Redis restart or on
     /// another node): the body travels once per server, not with every call.
-    async fn eval<T: redis::FromRedisValue>(
+    async fn eval<T: FromRedisValue>(
         &self,
         script: &redis::Script,
         source: &str,
@@ -300,121 +334,86 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// `PING`; on a cluster, to every master, and every master must answer.
     async fn ping_once(&self) -> Result<(), RedisError> {
-        let _: String = self.conn.query(&redis::cmd("PING")).await?;
+        for (_, reply) in self.conn.on_every_master(&redis::cmd("PING")).await? {
+            let _: String = FromRedisValue::from_redis_value(reply)?;
+        }
         Ok(())
     }
 
-    /// Every key of Redis type `kind` (`string`, `hash`) matching `pattern`, in key order, once
-    /// each (`SCAN` may return a key twice).
-    async fn scan_keys(&self, pattern: &str, kind: &str) -> Result<Vec<String>, StoreError> {
-        let mut found = std::collections::BTreeSet::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .run(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_COUNT)
-                        .arg("TYPE")
-                        .arg(kind),
-                )
-                .await?;
-            found.extend(keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
-            if next == 0 {
-                return Ok(found.into_iter().collect());
+    /// The relative keys under `key_prefix` of every key of Redis type `kind` (`string`,
+    /// `hash`), in key order, once each (`SCAN` may return a key twice). A cursor walk on each
+    /// master of a cluster, since each master has only its own slots' keys.
+    async fn scan_keys(&self, key_prefix: &str, kind: &str) -> Result<Vec<String>, StoreError> {
+        let pattern = self.layout.scan_pattern(&self.prefix, key_prefix);
+        let page = |cursor: u64| {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .arg("TYPE")
+                .arg(kind);
+            cmd
+        };
+        let mut found = BTreeSet::new();
+        let mut keep = |keys: Vec<Vec<u8>>| {
+            for key in keys.into_iter().filter_map(|k| String::from_utf8(k).ok()) {
+                if let Some(relative) = self.layout.relative(&self.prefix, &key) {
+                    if relative.starts_with(key_prefix) {
+                        found.insert(relative.to_owned());
+                    }
+                }
             }
-            cursor = next;
+        };
+        let first_pages = self
+            .with_timeout(self.op_timeout, self.conn.on_every_master(&page(0)))
+            .await?;
+        for (node, reply) in first_pages {
+            let (mut cursor, keys): (u64, Vec<Vec<u8>>) = FromRedisValue::from_redis_value(reply)
+                .map_err(|_| {
+                StoreError::Unavailable("unexpected reply from Redis to SCAN".to_owned())
+            })?;
+            keep(keys);
+            while cursor != 0 {
+                let (next, keys): (u64, Vec<Vec<u8>>) = self
+                    .with_timeout(self.op_timeout, self.conn.query_on(&node, &page(cursor)))
+                    .await?;
+                keep(keys);
+                cursor = next;
+            }
         }
+        Ok(found.into_iter().collect())
     }
 
-    async fn scan_all(&self, pattern: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let keys = self.scan_keys(pattern, "string").await?;
+    async fn scan_all(&self, key_prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let keys = self.scan_keys(key_prefix, "string").await?;
         let mut found = Vec::with_capacity(keys.len());
         for page in keys.chunks(SCAN_COUNT) {
             // Keys may expire between SCAN and MGET: their values come back nil and are skipped.
-            let values: Vec<Option<Vec<u8>>> = self.run(redis::cmd("MGET").arg(page)).await?;
+            // On a cluster the client splits the MGET by slot.
+            let absolute: Vec<String> = page.iter().map(|k| self.key(k)).collect();
+            let values: Vec<Option<Vec<u8>>> = self.run(redis::cmd("MGET").arg(absolute)).await?;
             for (key, value) in page.iter().zip(values) {
-                if let (Some(value), Some(relative)) = (value, key.strip_prefix(&self.prefix)) {
-                    found.push((relative.to_owned(), value));
+                if let Some(value) = value {
+                    found.push((key.clone(), value));
                 }
             }
         }
         Ok(found)
     }
-}
 
-/// The current connection manager, replaced when it cannot recover by itself.
-struct Connection {
-    client: Client,
-    config: ConnectionManagerConfig,
-    current: Mutex<Current>,
-}
-
-struct Current {
-    manager: ConnectionManager,
-    generation: u64,
-    created: Instant,
-}
-
-impl Connection {
-    fn new(client: Client, config: ConnectionManagerConfig) -> Result<Self, StoreError> {
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
-        Ok(Self {
-            client,
-            config,
-            current: Mutex::new(Current {
-                manager,
-                generation: 0,
-                created: Instant::now(),
-            }),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Current> {
-        // Only whole-value assignments happen under the lock: a poisoned one is still consistent.
-        self.current.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, RedisError> {
-        // The manager is a cheap handle (an `Arc`); cloning it keeps the lock short.
-        let (mut manager, generation) = {
-            let current = self.lock();
-            (current.manager.clone(), current.generation)
-        };
-        let result = cmd.query_async(&mut manager).await;
-        if let Err(e) = &result {
-            if !e.is_io_error() && !e.is_timeout() && !is_noscript(e) {
-                self.replace(generation);
-            }
-        }
-        result
-    }
-
-    /// Starts a fresh (lazy) manager unless another caller already did or the current one is
-    /// younger than [`RECONNECT_MAX_DELAY`].
-    fn replace(&self, failed_generation: u64) {
-        let mut current = self.lock();
-        if current.generation != failed_generation
-            || current.created.elapsed() < RECONNECT_MAX_DELAY
-        {
-            return;
-        }
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(manager) => {
-                tracing::info!("replacing the Redis connection after a non-I/O failure");
-                *current = Current {
-                    manager,
-                    generation: failed_generation + 1,
-                    created: Instant::now(),
-                };
-            }
-            // Only fails for configurations rejected up front in `Connection::new`.
-            Err(e) => tracing::warn!(error = %describe(&e), "cannot replace the Redis connection"),
+    /// Bounds a listing (several round trips) by [`SCAN_TIMEOUT_FACTOR`] operation timeouts.
+    async fn listing<T>(
+        &self,
+        walk: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.op_timeout * SCAN_TIMEOUT_FACTOR;
+        match tokio::time::timeout(limit, walk).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(StoreError::Timeout(limit)),
         }
     }
 }
@@ -425,18 +424,6 @@ fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
         .clamp(1, MAX_TTL_MS)
-}
-
-/// Escapes glob metacharacters so a prefix matches literally in `SCAN MATCH`.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 1);
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A description of a Redis failure for logs and errors. Built from the error's category only:
@@ -456,6 +443,7 @@ fn describe(e: &RedisError) -> String {
     } else {
         match e.kind() {
             ErrorKind::AuthenticationFailed => "authentication failed".to_owned(),
+            ErrorKind::ClusterConnectionNotFound => "a cluster node is not connected".to_owned(),
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
                 "unexpected reply from Redis".to_owned()
             }
@@ -520,15 +508,10 @@ impl Store for RedisStore {
         Ok(removed > 0)
     }
 
-    /// Walks `SCAN MATCH <prefix>*`; each round trip is bounded by the operation timeout and the
-    /// whole listing by ten times it.
+    /// Walks `SCAN MATCH <prefix>*` (on every master of a cluster); each round trip is bounded
+    /// by the operation timeout and the whole listing by ten times it.
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let pattern = format!("{}*", glob_escape(&self.key(prefix)));
-        let limit = self.op_timeout * SCAN_TIMEOUT_FACTOR;
-        match tokio::time::timeout(limit, self.scan_all(&pattern)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(StoreError::Timeout(limit)),
-        }
+        self.listing(self.scan_all(prefix)).await
     }
 
     async fn map_put(
@@ -567,25 +550,17 @@ impl Store for RedisStore {
     }
 
     async fn map_scan_prefix(&self, prefix: &str) -> Result<Vec<(String, MapEntries)>, StoreError> {
-        let pattern = format!("{}*", glob_escape(&self.key(prefix)));
-        let limit = self.op_timeout * SCAN_TIMEOUT_FACTOR;
         let walk = async {
             let mut out = Vec::new();
-            for key in self.scan_keys(&pattern, "hash").await? {
-                let Some(relative) = key.strip_prefix(&self.prefix) else {
-                    continue;
-                };
-                let entries = self.map_entries(relative).await?;
+            for key in self.scan_keys(prefix, "hash").await? {
+                let entries = self.map_entries(&key).await?;
                 if !entries.is_empty() {
-                    out.push((relative.to_owned(), entries));
+                    out.push((key, entries));
                 }
             }
             Ok(out)
         };
-        match tokio::time::timeout(limit, walk).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(StoreError::Timeout(limit)),
-        }
+        self.listing(walk).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -609,12 +584,6 @@ mod tests {
         assert_eq!(ttl_ms(Duration::MAX), MAX_TTL_MS);
     }
 
-    #[test]
-    fn glob_metacharacters_match_literally() {
-        assert_eq!(glob_escape("nv:ip*[a]?\\"), "nv:ip\\*\\[a\\]\\?\\\\");
-        assert_eq!(glob_escape("nv:plain"), "nv:plain");
-    }
-
     #[tokio::test]
     async fn an_invalid_url_is_refused_without_echoing_it() {
         let err = RedisStore::connect("redis://:s3cret@[::1", RedisOptions::default())
@@ -635,6 +604,23 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("prefix"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_prefix_with_braces_is_refused_on_a_cluster_only() {
+        let options = || RedisOptions {
+            prefix: "nv{a}:".to_owned(),
+            connect_timeout: Duration::from_millis(100),
+            ..RedisOptions::default()
+        };
+        let err = RedisStore::connect("redis+cluster://127.0.0.1:1", options())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("one slot"), "{err}");
+        // On one node a brace is just a character.
+        RedisStore::connect("redis://127.0.0.1:1", options())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -669,6 +655,23 @@ mod tests {
         .unwrap();
         let debug = format!("{store:?}");
         assert!(debug.contains("127.0.0.1:1"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn debug_output_of_a_cluster_store_shows_the_seed_nodes_but_not_the_password() {
+        let store = RedisStore::connect(
+            "redis+cluster://user:s3cret@127.0.0.1:1,127.0.0.1:2",
+            RedisOptions {
+                connect_timeout: Duration::from_millis(100),
+                ..RedisOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let debug = format!("{store:?}");
+        assert!(debug.contains("127.0.0.1:1,127.0.0.1:2"), "{debug}");
+        assert!(debug.contains("HashTagged"), "{debug}");
         assert!(!debug.contains("s3cret"), "{debug}");
     }
 }
