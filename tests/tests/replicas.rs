@@ -1,12 +1,13 @@
 //! Two authorization-server and two resource-server replicas sharing one real Redis (started by
-//! the test on a free loopback port): codes, replay caches and single-use marks hold across
+//! the test on a free loopback port), and the same flows on a real three-master Redis Cluster
+//! (`one_redis::…`, `redis_cluster::…`): codes, replay caches and single-use marks hold across
 //! replicas, and a Redis outage gives clean errors and heals without restarting anything.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use end_to_end::{start, Stack, StackOptions, LOOPBACK_NUMBER};
-use nv_store::testing::RedisServer;
+use nv_store::testing::{RedisCluster, RedisServer};
 use nv_store::Store;
 use serde_json::Value;
 
@@ -14,27 +15,65 @@ const REDIRECT_PATH: &str = "/demo/callback";
 const SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
 const ADMIN_TOKEN: &str = "replica-admin-token-0123456789abcdef";
 
+/// What the replicas share.
+enum Redis {
+    Node(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Redis {
+    fn start_or_skip(cluster: bool) -> Option<Self> {
+        if cluster {
+            RedisCluster::start_or_skip().map(Self::Cluster)
+        } else {
+            RedisServer::start_or_skip().map(Self::Node)
+        }
+    }
+
+    async fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Node(redis) => Arc::new(redis.store("nv:").await),
+            Self::Cluster(cluster) => Arc::new(cluster.store("nv:").await),
+        }
+    }
+
+    /// An outage of the whole store (on a cluster, every master).
+    fn stop(&mut self) {
+        match self {
+            Self::Node(redis) => redis.stop(),
+            Self::Cluster(cluster) => cluster.stop(),
+        }
+    }
+
+    fn start_again(&mut self) {
+        match self {
+            Self::Node(redis) => redis.start_again(),
+            Self::Cluster(cluster) => cluster.start_again(),
+        }
+    }
+}
+
 struct Replicas {
-    redis: RedisServer,
+    redis: Redis,
     a: Stack,
     b: Stack,
     http: reqwest::Client,
 }
 
-/// `None` (after printing why) when redis-server is not installed and REQUIRE_REDIS_TESTS is unset.
-async fn replicas() -> Option<Replicas> {
-    let redis = RedisServer::start_or_skip()?;
-    let store = |_: ()| async { Arc::new(redis.store("nv:").await) as Arc<dyn Store> };
+/// `None` (after printing why) when redis-server (for a cluster, also redis-cli) is not installed
+/// and REQUIRE_REDIS_TESTS is unset.
+async fn replicas(cluster: bool) -> Option<Replicas> {
+    let redis = Redis::start_or_skip(cluster)?;
     let a = start(StackOptions {
-        as_store: Some(store(()).await),
-        nv_store: Some(store(()).await),
+        as_store: Some(redis.store().await),
+        nv_store: Some(redis.store().await),
         as_admin_token: Some(ADMIN_TOKEN.into()),
         ..Default::default()
     })
     .await;
     let b = start(StackOptions {
-        as_store: Some(store(()).await),
-        nv_store: Some(store(()).await),
+        as_store: Some(redis.store().await),
+        nv_store: Some(redis.store().await),
         keys_dir: Some(a.keys_path().to_path_buf()),
         issuer: Some(a.issuer.clone()),
         as_admin_token: Some(ADMIN_TOKEN.into()),
@@ -153,14 +192,47 @@ impl Replicas {
     }
 }
 
+/// Generates `one_redis::<flow>` and `redis_cluster::<flow>` for every flow (with the tokio
+/// runtime options in brackets, if any).
+macro_rules! on_both_stores {
+    ($($([$($runtime:tt)*])? $flow:ident),* $(,)?) => {
+        mod one_redis {
+            $(
+                #[tokio::test$(($($runtime)*))?]
+                async fn $flow() {
+                    let Some(r) = super::replicas(false).await else { return };
+                    super::$flow(r).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test$(($($runtime)*))?]
+                async fn $flow() {
+                    let Some(r) = super::replicas(true).await else { return };
+                    super::$flow(r).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_code_minted_on_one_replica_is_redeemed_on_the_other_exactly_once,
+    hundreds_of_concurrent_redemptions_across_replicas_give_exactly_one_token,
+    a_client_assertion_replayed_to_the_other_replica_is_refused,
+    an_access_token_used_on_one_resource_server_is_refused_on_the_other,
+    a_redis_outage_gives_clean_errors_and_service_resumes_without_restarting_anything,
+    [flavor = "multi_thread", worker_threads = 2] concurrent_session_updates_on_two_replicas_are_all_kept,
+    [flavor = "multi_thread", worker_threads = 2] a_replayed_code_revokes_its_access_token_at_the_resource_server,
+);
+
 async fn json(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn a_code_minted_on_one_replica_is_redeemed_on_the_other_exactly_once() {
-    let Some(r) = replicas().await else { return };
+async fn a_code_minted_on_one_replica_is_redeemed_on_the_other_exactly_once(r: Replicas) {
     let code = r.code(&r.a.as_url).await;
     let (status, body) = json(r.redeem_basic(&r.b.as_url, &code).await).await;
     assert_eq!(status, 200, "{body}");
@@ -173,9 +245,7 @@ async fn a_code_minted_on_one_replica_is_redeemed_on_the_other_exactly_once() {
     assert_eq!(status, 400);
 }
 
-#[tokio::test]
-async fn hundreds_of_concurrent_redemptions_across_replicas_give_exactly_one_token() {
-    let Some(r) = replicas().await else { return };
+async fn hundreds_of_concurrent_redemptions_across_replicas_give_exactly_one_token(r: Replicas) {
     let r = Arc::new(r);
     let code = r.code(&r.a.as_url).await;
     let mut tasks = Vec::new();
@@ -207,9 +277,7 @@ async fn hundreds_of_concurrent_redemptions_across_replicas_give_exactly_one_tok
     );
 }
 
-#[tokio::test]
-async fn a_client_assertion_replayed_to_the_other_replica_is_refused() {
-    let Some(r) = replicas().await else { return };
+async fn a_client_assertion_replayed_to_the_other_replica_is_refused(r: Replicas) {
     let assertion = r.assertion();
     let code = r.code(&r.a.as_url).await;
     assert_eq!(
@@ -226,9 +294,7 @@ async fn a_client_assertion_replayed_to_the_other_replica_is_refused() {
     assert!(body["error_description"].as_str().unwrap().contains("jti"));
 }
 
-#[tokio::test]
-async fn an_access_token_used_on_one_resource_server_is_refused_on_the_other() {
-    let Some(r) = replicas().await else { return };
+async fn an_access_token_used_on_one_resource_server_is_refused_on_the_other(r: Replicas) {
     let token = r.access_token(&r.a.as_url).await;
     let (status, body) = json(r.verify(&r.a.api, &token).await).await;
     assert_eq!(
@@ -252,11 +318,9 @@ async fn bounded<F: std::future::Future<Output = reqwest::Response>>(f: F) -> (u
     json(resp).await
 }
 
-#[tokio::test]
-async fn a_redis_outage_gives_clean_errors_and_service_resumes_without_restarting_anything() {
-    let Some(mut r) = replicas().await else {
-        return;
-    };
+async fn a_redis_outage_gives_clean_errors_and_service_resumes_without_restarting_anything(
+    mut r: Replicas,
+) {
     let token_before = r.access_token(&r.a.as_url).await;
     let code_before = r.code(&r.a.as_url).await;
 
@@ -350,9 +414,7 @@ async fn a_redis_outage_gives_clean_errors_and_service_resumes_without_restartin
 
 /// Leases of one address posted concurrently to both replicas: every one is stored, and a block
 /// reassigned on one replica is seen reassigned on the other (no lost update, CWE-362).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_session_updates_on_two_replicas_are_all_kept() {
-    let Some(r) = replicas().await else { return };
+async fn concurrent_session_updates_on_two_replicas_are_all_kept(r: Replicas) {
     const LEASES: usize = 49;
     let post = |as_url: String, body: Value| {
         let http = r.http.clone();
@@ -418,9 +480,7 @@ async fn concurrent_session_updates_on_two_replicas_are_all_kept() {
 
 /// RFC 6749 §4.1.2: a code replayed (here to the other replica) revokes the access token its
 /// first redemption issued, and the resource servers, which share the store, refuse it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_code_revokes_its_access_token_at_the_resource_server() {
-    let Some(r) = replicas().await else { return };
+async fn a_replayed_code_revokes_its_access_token_at_the_resource_server(r: Replicas) {
     let code = r.code(&r.a.as_url).await;
     let body: Value = r
         .redeem_basic(&r.a.as_url, &code)
