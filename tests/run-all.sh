@@ -2,15 +2,17 @@
 # The test command (README, second command; .ci/run calls exactly this).
 # On a fresh Debian machine it installs what is missing, then runs the format check, clippy with
 # warnings as errors, cargo deny (deny.toml; cargo-deny is installed when missing), and every test
-# of the workspace, including the Redis tests (which start their own redis-server on a free
-# loopback port and fail, rather than skip, when it is missing) and the RADIUS tests (which drive
-# the accounting listener with FreeRADIUS's radclient, from freeradius-utils, and fail rather than
-# skip when it is missing).
+# of the workspace, including the Redis tests (which start their own redis-server, or a
+# three-master Redis Cluster, on free loopback ports and fail, rather than skip, when redis-server
+# or redis-cli is missing) and the RADIUS tests (which drive the accounting listener with
+# FreeRADIUS's radclient, from freeradius-utils, and fail rather than skip when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli creates the test Redis Clusters (Debian's redis-server depends on redis-tools anyway).
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
