@@ -19,6 +19,7 @@ pub mod endpoints;
 pub mod error;
 pub mod keys;
 pub mod network;
+pub mod operator_token;
 pub mod protocol;
 pub mod recipient;
 pub mod remote;
