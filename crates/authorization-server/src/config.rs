@@ -34,6 +34,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub dev: DevSettings,
     pub radius: RadiusSettings,
+    pub cgnat: CgnatSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -68,6 +69,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             dev: DevSettings::default(),
             radius: RadiusSettings::default(),
+            cgnat: CgnatSettings::default(),
         }
     }
 }
@@ -745,6 +747,7 @@ impl Settings {
             }
         }
         self.radius.validate(self.mode)?;
+        self.cgnat.validate(self.mode)?;
         Ok(())
     }
 
@@ -901,6 +904,117 @@ impl RadiusSettings {
                     "radius.clients: {} is listed twice",
                     c.network
                 )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// CGNAT port blocks (`network::cgnat`): which private address holds which ports of a public
+/// one, fed by the NAT's IPFIX export (`cgnat.ipfix`) or the admin API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CgnatSettings {
+    /// An allocation with no refresh (a new allocation event, or the admin API) for this long
+    /// expires, in seconds. A NAT that reports only allocation and release needs it longer than
+    /// its longest block hold.
+    pub allocation_timeout_seconds: u64,
+    pub ipfix: IpfixSettings,
+}
+
+impl Default for CgnatSettings {
+    fn default() -> Self {
+        Self {
+            allocation_timeout_seconds: 86_400,
+            ipfix: IpfixSettings::default(),
+        }
+    }
+}
+
+/// The IPFIX collector for NAT events (RFC 7011 over UDP, RFC 8158 information elements).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IpfixSettings {
+    /// Run the collector. Default: on in dev mode; in production, on when `listen` is set.
+    pub enabled: Option<bool>,
+    /// UDP address to listen on. Default: [`DEV_IPFIX_LISTEN`] in dev mode; production needs it.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Exporters (NAT devices) messages are accepted from, addresses or prefixes. Empty in dev
+    /// mode: `127.0.0.1`; production needs at least one.
+    #[serde(deserialize_with = "ip_or_nets")]
+    pub exporters: Vec<IpNet>,
+}
+
+/// The dev-mode collector address: the IPFIX port (RFC 7011 §10.3.1) on loopback.
+pub const DEV_IPFIX_LISTEN: &str = "127.0.0.1:4739";
+
+fn ip_or_nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_ip_or_net(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// What the collector runs with once the mode's defaults are applied.
+pub struct IpfixListen {
+    pub addr: std::net::SocketAddr,
+    /// The address is the dev default (another process may hold it).
+    pub dev_default: bool,
+    pub exporters: Vec<IpNet>,
+}
+
+impl IpfixSettings {
+    fn enabled_in(&self, mode: Mode) -> bool {
+        self.enabled
+            .unwrap_or(mode == Mode::Dev || self.listen.is_some())
+    }
+
+    /// The collector to run, if any.
+    pub fn effective(&self, mode: Mode) -> Option<IpfixListen> {
+        if !self.enabled_in(mode) {
+            return None;
+        }
+        let dev = mode == Mode::Dev;
+        let addr = match (self.listen, dev) {
+            (Some(addr), _) => addr,
+            (None, true) => DEV_IPFIX_LISTEN.parse().expect("valid"),
+            (None, false) => return None,
+        };
+        let mut exporters = self.exporters.clone();
+        if exporters.is_empty() && dev {
+            exporters.push(IpNet::from(IpAddr::from([127, 0, 0, 1])));
+        }
+        Some(IpfixListen {
+            addr,
+            dev_default: self.listen.is_none(),
+            exporters,
+        })
+    }
+}
+
+impl CgnatSettings {
+    fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
+        if !(60..=30 * 24 * 3600).contains(&self.allocation_timeout_seconds) {
+            return Err(ConfigError(
+                "cgnat.allocation_timeout_seconds must be 60..=2592000".into(),
+            ));
+        }
+        let ipfix = &self.ipfix;
+        if mode == Mode::Production {
+            let wanted = ipfix.enabled == Some(true) || !ipfix.exporters.is_empty();
+            if wanted && ipfix.listen.is_none() {
+                return Err(ConfigError(
+                    "cgnat.ipfix is configured but cgnat.ipfix.listen is not: give the UDP \
+                     address (e.g. \"0.0.0.0:4739\")"
+                        .into(),
+                ));
+            }
+            if ipfix.enabled_in(mode) && ipfix.exporters.is_empty() {
+                return Err(ConfigError(
+                    "cgnat.ipfix.listen is set but cgnat.ipfix.exporters is empty: list the NAT \
+                     devices' export addresses (e.g. [\"10.0.1.0/24\"])"
+                        .into(),
+                ));
             }
         }
         Ok(())
@@ -1206,6 +1320,32 @@ mod tests {
         r.session_timeout_seconds = 1800;
         r.max_in_flight = 0;
         assert!(err(&r, Mode::Dev).contains("max_in_flight"));
+    }
+
+    #[test]
+    fn ipfix_is_on_in_dev_for_loopback_and_off_in_production_unless_configured() {
+        let dev = IpfixSettings::default().effective(Mode::Dev).unwrap();
+        assert_eq!(dev.addr.to_string(), DEV_IPFIX_LISTEN);
+        assert!(dev.dev_default);
+        assert_eq!(
+            dev.exporters,
+            vec!["127.0.0.1/32".parse::<IpNet>().unwrap()]
+        );
+        assert!(IpfixSettings::default()
+            .effective(Mode::Production)
+            .is_none());
+        let c = CgnatSettings::default();
+        assert!(c.validate(Mode::Production).is_ok());
+        let err = |c: &CgnatSettings| c.validate(Mode::Production).unwrap_err().to_string();
+        let mut c = CgnatSettings::default();
+        c.ipfix.enabled = Some(true);
+        assert!(err(&c).contains("cgnat.ipfix.listen"));
+        c.ipfix.listen = Some("0.0.0.0:4739".parse().unwrap());
+        assert!(err(&c).contains("exporters is empty"));
+        c.ipfix.exporters = vec!["10.0.1.0/24".parse().unwrap()];
+        assert!(c.validate(Mode::Production).is_ok());
+        c.allocation_timeout_seconds = 10;
+        assert!(err(&c).contains("allocation_timeout_seconds"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::config::{
 };
 use crate::endpoints;
 use crate::keys::{self, read_jwks_file, KeyFileError};
+use crate::network::cgnat::{ipfix::IpfixCollector, CgnatCounters, CgnatResolver};
 use crate::network::radius::{FeedCounters, RadiusFeed};
 use crate::network::{
     ChainResolver, Identification, IdentityResolver, Playground, SessionResolver, StaticTable,
@@ -68,6 +69,9 @@ pub struct Application {
     admin: Option<(SocketAddr, Server)>,
     /// The RADIUS accounting listener, when `radius` runs one.
     radius: Option<RadiusFeed>,
+    /// The IPFIX collector, when `cgnat.ipfix` runs one.
+    ipfix: Option<IpfixCollector>,
+    cgnat_counters: Arc<CgnatCounters>,
 }
 
 impl Application {
@@ -141,15 +145,29 @@ impl Application {
             ),
         };
         // The static table first (no I/O), then the sessions the packet core reported (RADIUS
-        // accounting, network::radius, or the admin API).
+        // accounting, network::radius, or the admin API), then CGNAT port blocks joined with
+        // those sessions (network::cgnat, fed by IPFIX or the admin API).
         let radius = RadiusFeed::start(&settings, deps.store.clone(), deps.clock.clone())?;
         let sessions = SessionResolver::new(deps.store.clone());
+        let cgnat_counters = Arc::new(CgnatCounters::default());
+        let ipfix = IpfixCollector::start(
+            &settings,
+            deps.store.clone(),
+            deps.clock.clone(),
+            cgnat_counters.clone(),
+        )?;
         let resolvers: Vec<Box<dyn IdentityResolver>> = vec![
             Box::new(StaticTable::new(settings.network.static_table.clone())),
             match &radius {
                 Some(feed) => Box::new(feed.count_lookups(sessions)),
                 None => Box::new(sessions),
             },
+            // Behind CGNAT: public address and port → private address → its session.
+            Box::new(CgnatResolver::new(
+                deps.store.clone(),
+                SessionResolver::new(deps.store.clone()),
+                cgnat_counters.clone(),
+            )),
         ];
 
         let workers = match settings.server.workers {
@@ -195,6 +213,7 @@ impl Application {
             },
             admin_token: settings.admin.token.clone(),
             demo_callback: settings.mode == Mode::Dev,
+            cgnat_allocation_timeout_seconds: settings.cgnat.allocation_timeout_seconds as i64,
         });
         let playground = state.identity.playground().enabled;
         if playground && settings.mode == Mode::Production {
@@ -263,6 +282,8 @@ impl Application {
             server,
             admin,
             radius,
+            ipfix,
+            cgnat_counters,
         })
     }
 
@@ -298,9 +319,20 @@ impl Application {
         self.radius.as_ref().map(RadiusFeed::counters)
     }
 
-    /// Runs until the public listener stops; the admin and RADIUS listeners stop with it.
+    /// Where the IPFIX collector listens, when it runs.
+    pub fn ipfix_addr(&self) -> Option<SocketAddr> {
+        self.ipfix.as_ref().map(IpfixCollector::local_addr)
+    }
+
+    /// The CGNAT feed's counters (IPFIX messages and events, lookups through port blocks).
+    pub fn cgnat_counters(&self) -> Arc<CgnatCounters> {
+        self.cgnat_counters.clone()
+    }
+
+    /// Runs until the public listener stops; the admin, RADIUS and IPFIX listeners stop with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _radius = self.radius;
+        let _ipfix = self.ipfix;
         let Some((_, admin)) = self.admin else {
             return self.server.await;
         };

@@ -37,10 +37,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/admin/playground-numbers/{number}",
         web::delete().to(remove_number),
-    );
+    )
+    .configure(super::admin_cgnat::configure);
 }
 
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
+pub(super) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
     let Some(expected) = &state.admin_token else {
         return Err(OAuthError::not_found(NO_SUCH_ENDPOINT));
     };
@@ -69,7 +70,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {
     }
 }
 
-async fn json_body<T: for<'de> Deserialize<'de>>(
+pub(super) async fn json_body<T: for<'de> Deserialize<'de>>(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,

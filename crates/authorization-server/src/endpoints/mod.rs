@@ -1,6 +1,7 @@
 //! One module per endpoint.
 
 pub mod admin;
+pub mod admin_cgnat;
 pub mod authorize;
 pub mod demo;
 pub mod discovery;

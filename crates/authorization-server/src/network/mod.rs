@@ -9,6 +9,7 @@
 //!    in the shared store (what the packet core reports) implement the same trait.
 
 mod address;
+pub mod cgnat;
 mod identify;
 pub mod radius;
 pub mod sessions;

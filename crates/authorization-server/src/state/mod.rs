@@ -42,6 +42,8 @@ pub struct AppState {
     pub admin_token: Option<Secret>,
     /// Dev mode: `/demo/callback` answers (a 404 otherwise).
     pub demo_callback: bool,
+    /// How long a CGNAT port block lives without a refresh (`cgnat.allocation_timeout_seconds`).
+    pub cgnat_allocation_timeout_seconds: i64,
 }
 
 /// What the JWTs clients sign (client assertions, request objects) are checked with.

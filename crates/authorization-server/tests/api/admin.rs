@@ -451,3 +451,140 @@ async fn sessions_inside_a_trusted_proxy_range_are_refused() {
     assert_eq!((status, error.as_str()), (400, "invalid_request"));
     assert!(description.contains("trusted proxy"), "{description}");
 }
+
+async fn post_blocks(app: &TestApp, token: Option<&str>, body: &str) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(app.url("/admin/cgnat-blocks"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+/// The MSISDN in the access token of a device at 203.0.113.9 (with `port`), as a trusted
+/// proxy reports it, or `None` when it is not identified.
+async fn behind_nat(app: &TestApp, port: Option<u16>) -> Option<String> {
+    let forwarded = match port {
+        Some(p) => format!("for=\"203.0.113.9:{p}\""),
+        None => "for=203.0.113.9".to_owned(),
+    };
+    let resp = app
+        .authorize_with(&app.std_params(&[]), &[("forwarded", forwarded.as_str())])
+        .await;
+    let code = param(&location_params(&resp), "code")?.to_owned();
+    let body: serde_json::Value = app.redeem(&code).await.json().await.unwrap();
+    let claims = app
+        .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+        .await;
+    Some(claims.phone_number.as_str().to_owned())
+}
+
+/// A subscriber behind CGNAT, seen through a trusted proxy's `Forwarded: for="ip:port"`: the
+/// block maps the public port to the private address, the session maps that to the MSISDN.
+#[tokio::test]
+async fn cgnat_blocks_in_bulk_join_a_public_port_to_the_subscriber_of_the_private_address() {
+    let app = admin_app(true).await;
+    for (net, n) in [
+        ("100.64.0.1", "+99055550001"),
+        ("100.64.0.2", "+99055550002"),
+    ] {
+        let resp = app
+            .http
+            .post(app.url("/admin/sessions"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"network": net, "msisdn": n, "valid_for_seconds": 3600}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let body = json!({"blocks": [
+        {"public": "203.0.113.9", "ports": "1024-2047", "private": "100.64.0.1"},
+        {"public": "203.0.113.9", "ports": "2048-3071", "private": "100.64.0.2", "valid_for_seconds": 600},
+    ]});
+    let resp = post_blocks(&app, Some(TOKEN), &body.to_string()).await;
+    assert_eq!(resp.status(), 200);
+    let counts: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(counts["stored"], 2);
+    assert_eq!(
+        behind_nat(&app, Some(1500)).await.as_deref(),
+        Some("+99055550001")
+    );
+    assert_eq!(
+        behind_nat(&app, Some(3000)).await.as_deref(),
+        Some("+99055550002")
+    );
+    // No port: the public address alone names nobody.
+    assert_eq!(behind_nat(&app, None).await, None);
+
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/admin/cgnat-blocks"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["blocks"].as_array().unwrap().len(), 2);
+
+    let release = json!({"blocks": [
+        {"public": "203.0.113.9", "ports": "1024-2047", "private": "100.64.0.1", "event": "deallocation"},
+    ]});
+    let counts: serde_json::Value = post_blocks(&app, Some(TOKEN), &release.to_string())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["released"], 1);
+    assert_eq!(behind_nat(&app, Some(1500)).await, None);
+    // The second block expires without a refresh.
+    app.clock.advance(601);
+    assert_eq!(behind_nat(&app, Some(3000)).await, None);
+}
+
+#[tokio::test]
+async fn cgnat_blocks_need_the_admin_token_and_a_body_valid_as_a_whole() {
+    let app = admin_app(true).await;
+    let one =
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1024-2047", "private": "100.64.0.1"}]}"#;
+    assert_eq!(post_blocks(&app, None, one).await.status(), 401);
+    assert_eq!(post_blocks(&app, Some("wrong"), one).await.status(), 403);
+    let refused = [
+        r#"{"blocks": []}"#,
+        r#"{"blocks": [{"public": "2001:db8::1", "ports": "1-2", "private": "100.64.0.1"}]}"#,
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "2-1", "private": "100.64.0.1"}]}"#,
+        // A trusted proxy's address cannot stand behind a block.
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1-2", "private": "127.0.0.1"}]}"#,
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1-2", "private": "100.64.0.1", "valid_for_seconds": 0}]}"#,
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1-2", "private": "100.64.0.1", "event": "deallocation", "valid_for_seconds": 5}]}"#,
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1-2", "private": "100.64.0.1", "event": "maybe"}]}"#,
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1-2", "private": "100.64.0.1", "extra": 1}]}"#,
+        // Duplicate members are refused (a parser that kept the last one would differ from
+        // one that kept the first).
+        r#"{"blocks": [{"public": "203.0.113.9", "public": "203.0.113.10", "ports": "1-2", "private": "100.64.0.1"}]}"#,
+        // One bad entry writes nothing, not even the good one before it.
+        r#"{"blocks": [{"public": "203.0.113.9", "ports": "1024-2047", "private": "100.64.0.1"}, {"public": "x", "ports": "1-2", "private": "100.64.0.1"}]}"#,
+    ];
+    for body in refused {
+        let resp = post_blocks(&app, Some(TOKEN), body).await;
+        assert_eq!(resp.status(), 400, "{body}");
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains("203.0.113.10"), "{text}");
+    }
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/admin/cgnat-blocks"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["blocks"], json!([]));
+}
