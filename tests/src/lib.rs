@@ -23,6 +23,11 @@ pub struct Stack {
         std::net::SocketAddr,
         Arc<authorization_server::network::radius::FeedCounters>,
     )>,
+    /// The authorization server's IPFIX collector and the CGNAT counters, when it runs.
+    pub ipfix: Option<(
+        std::net::SocketAddr,
+        Arc<authorization_server::network::cgnat::CgnatCounters>,
+    )>,
 }
 
 /// Options for [`start`].
@@ -43,6 +48,9 @@ pub struct StackOptions {
     /// Run the authorization server's RADIUS accounting listener on a free loopback port (the
     /// dev NAS client: 127.0.0.1, secret testing123).
     pub as_radius: bool,
+    /// Run the authorization server's IPFIX collector on a free loopback port (exporter
+    /// 127.0.0.1).
+    pub as_ipfix: bool,
     /// The clock of both servers (`None`: the system clock).
     pub clock: Option<Arc<dyn Clock>>,
 }
@@ -95,6 +103,11 @@ pub async fn start(options: StackOptions) -> Stack {
     } else {
         a.radius.enabled = Some(false);
     }
+    if options.as_ipfix {
+        a.cgnat.ipfix.listen = Some("127.0.0.1:0".parse().expect("valid"));
+    } else {
+        a.cgnat.ipfix.enabled = Some(false);
+    }
     let as_store = options
         .as_store
         .clone()
@@ -111,6 +124,7 @@ pub async fn start(options: StackOptions) -> Stack {
     let issuer = auth.issuer().to_owned();
     let as_url = format!("http://{}", auth.local_addr());
     let radius = auth.radius_addr().zip(auth.radius_counters());
+    let ipfix = auth.ipfix_addr().map(|a| (a, auth.cgnat_counters()));
 
     let mut n = number_verification::config::Settings::default();
     n.server.port = 0;
@@ -142,6 +156,7 @@ pub async fn start(options: StackOptions) -> Stack {
         api,
         keys_dir,
         radius,
+        ipfix,
     }
 }
 
