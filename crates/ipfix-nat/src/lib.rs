@@ -4,7 +4,7 @@
 //! - [`template`]: template and options template records, withdrawals, and the
 //!   [`Templates`] an exporter's transport session holds per observation domain (RFC 7011 §8).
 //! - [`nat`]: data records decoded through their template into [`NatEvent`]s: `natEvent`
-//!   port-block allocation / de-allocation (RFC 8158 §4, IANA "natEvent" values 13 and 14) with
+//!   port-block allocation / de-allocation (RFC 8158 §4, IANA "natEvent" values 16 and 17) with
 //!   `sourceIPv4Address` (8), `postNATSourceIPv4Address` (225), `portRangeStart` (361),
 //!   `portRangeEnd` (362) and `observationTimeMilliseconds` (323) or the export time.
 //!

@@ -20,9 +20,9 @@ pub mod ie {
     pub const PORT_RANGE_NUM_PORTS: u16 = 364;
 }
 
-/// IANA "natEvent" values for port blocks.
-pub const NAT_EVENT_PORT_BLOCK_ALLOCATION: u8 = 13;
-pub const NAT_EVENT_PORT_BLOCK_DEALLOCATION: u8 = 14;
+/// IANA "natEvent" values for port blocks (RFC 8158, the NAT event type table).
+pub const NAT_EVENT_PORT_BLOCK_ALLOCATION: u8 = 16;
+pub const NAT_EVENT_PORT_BLOCK_DEALLOCATION: u8 = 17;
 
 /// Transport sessions a decoder keeps templates for. Exporters are allow-listed by the
 /// collector; this bounds what one of them can make it hold by changing source ports.
@@ -343,7 +343,7 @@ mod tests {
         ];
         let mut record = vec![100, 64, 0, 1];
         record.extend([255, 0, 3, b'a', b'b', b'c']);
-        record.extend([198, 51, 100, 7, 13]);
+        record.extend([198, 51, 100, 7, 16]);
         record.extend(1024u16.to_be_bytes());
         record.extend(1024u16.to_be_bytes());
         let m = MessageBuilder::new(1, 1_700_000_500)
@@ -376,8 +376,12 @@ mod tests {
             r.extend(last.to_be_bytes());
             r
         };
-        let mut body = record(4, 1, 2); // a NAT44 session create: not ours
-        body.extend(record(13, 2047, 1024)); // reversed range
+        // RFC 8158 (the NAT event types): 4 is a NAT44 session create, 13 "Quota Exceeded" and 14
+        // "Address binding create": none of them a port block.
+        let mut body = record(4, 1, 2);
+        body.extend(record(13, 1, 2));
+        body.extend(record(14, 1, 2));
+        body.extend(record(16, 2047, 1024)); // reversed range
         let m = MessageBuilder::new(1, 0)
             .template(256, &template)
             .data(256, &body)
@@ -385,7 +389,7 @@ mod tests {
         let out = d.decode(exporter(), &m).unwrap();
         assert_eq!(
             (out.ignored, out.drops.as_slice()),
-            (1, &[SetDrop::BadRecord][..])
+            (3, &[SetDrop::BadRecord][..])
         );
         // A port-block event without its public address.
         let m = MessageBuilder::new(1, 0)
@@ -393,7 +397,7 @@ mod tests {
                 257,
                 &[(8, None, 4), (230, None, 1), (361, None, 2), (362, None, 2)],
             )
-            .data(257, &[100, 64, 0, 1, 13, 4, 0, 7, 255])
+            .data(257, &[100, 64, 0, 1, 16, 4, 0, 7, 255])
             .build();
         assert_eq!(
             d.decode(exporter(), &m).unwrap().drops,
@@ -402,7 +406,7 @@ mod tests {
         // A variable-length field whose length runs past the set: nothing read beyond it.
         let m = MessageBuilder::new(1, 0)
             .template(258, &[(230, None, 1), (1, None, VARIABLE_LENGTH)])
-            .data(258, &[13, 50, b'a'])
+            .data(258, &[16, 50, b'a'])
             .build();
         let out = d.decode(exporter(), &m).unwrap();
         assert_eq!(
