@@ -10,6 +10,7 @@
 
 mod address;
 pub mod cgnat;
+mod feed;
 mod identify;
 pub mod radius;
 pub mod sessions;

@@ -16,7 +16,6 @@ pub mod listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use nv_store::{Clock, Store, StoreError};
@@ -26,18 +25,16 @@ use tokio::task::JoinHandle;
 pub use counters::{CountersSnapshot, DropReason, FeedCounters};
 use listener::{Handler, NasTable};
 
+use super::feed::{bind_udp, report_changes, Tasks};
 use super::{ClientAddr, IdentityResolver};
 use crate::config::Settings;
 use crate::startup::StartupError;
-
-/// How often the counters are logged (when they changed).
-const REPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The running listener. Dropping it stops it.
 pub struct RadiusFeed {
     local_addr: SocketAddr,
     counters: Arc<FeedCounters>,
-    tasks: Vec<JoinHandle<()>>,
+    _tasks: Tasks,
 }
 
 impl RadiusFeed {
@@ -52,27 +49,15 @@ impl RadiusFeed {
         let Some(config) = settings.radius.effective(settings.mode) else {
             return Ok(None);
         };
-        let socket = match std::net::UdpSocket::bind(config.addr) {
-            Ok(s) => s,
-            Err(e) if config.dev_default => {
-                tracing::warn!(radius.address = %config.addr, error.cause = %e,
-                    "dev mode: the RADIUS accounting address is taken; no accounting listener");
-                return Ok(None);
-            }
-            Err(source) => {
-                return Err(StartupError::Bind {
-                    addr: format!("udp {}", config.addr),
-                    source,
-                })
-            }
+        let Some((socket, local_addr)) = bind_udp(
+            config.addr,
+            config.dev_default,
+            "RADIUS accounting listener",
+        )?
+        else {
+            return Ok(None);
         };
-        let bind_error = |source| StartupError::Bind {
-            addr: format!("udp {}", config.addr),
-            source,
-        };
-        socket.set_nonblocking(true).map_err(bind_error)?;
-        let local_addr = socket.local_addr().map_err(bind_error)?;
-        let socket = Arc::new(tokio::net::UdpSocket::from_std(socket).map_err(bind_error)?);
+        let socket = Arc::new(socket);
         let counters = Arc::new(FeedCounters::default());
         let handler = Arc::new(Handler::new(
             NasTable::new(&config.clients),
@@ -86,6 +71,7 @@ impl RadiusFeed {
             .map(|_| tokio::spawn(listener::serve(socket.clone(), handler.clone())))
             .collect();
         tasks.push(tokio::spawn(report(counters.clone())));
+        let tasks = Tasks(tasks);
         tracing::info!(
             radius.address = %local_addr,
             radius.clients = config.clients.len(),
@@ -94,7 +80,7 @@ impl RadiusFeed {
         Ok(Some(Self {
             local_addr,
             counters,
-            tasks,
+            _tasks: tasks,
         }))
     }
 
@@ -115,35 +101,22 @@ impl RadiusFeed {
     }
 }
 
-impl Drop for RadiusFeed {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
 /// Logs the counters each interval in which they changed; store failures as a warning.
 async fn report(counters: Arc<FeedCounters>) {
-    let mut last = counters.snapshot();
-    let mut tick = tokio::time::interval(REPORT_INTERVAL);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let now = counters.snapshot();
-        if now == last {
-            continue;
-        }
-        let json = serde_json::to_string(&now).unwrap_or_default();
-        let failures = now.dropped["store_error"] - last.dropped["store_error"];
-        if failures > 0 {
-            tracing::warn!(radius.counters = %json, radius.store_errors = failures,
-                "RADIUS accounting: updates not stored (not answered; the gateways retry)");
-        } else {
-            tracing::info!(radius.counters = %json, "RADIUS accounting");
-        }
-        last = now;
-    }
+    report_changes(
+        || counters.snapshot(),
+        |last, now| {
+            let json = serde_json::to_string(now).unwrap_or_default();
+            let failures = now.dropped["store_error"] - last.dropped["store_error"];
+            if failures > 0 {
+                tracing::warn!(radius.counters = %json, radius.store_errors = failures,
+                    "RADIUS accounting: updates not stored (not answered; the gateways retry)");
+            } else {
+                tracing::info!(radius.counters = %json, "RADIUS accounting");
+            }
+        },
+    )
+    .await
 }
 
 /// A resolver whose answers are counted as lookup hits and misses.

@@ -7,27 +7,24 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ipfix_nat::{Decoder, NatEvent, NatEventKind, SetDrop};
 use ipnet::IpNet;
 use nv_store::{Clock, Store, StoreError};
 use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
 
 use super::{allocate, deallocate, Allocated, Allocation, CgnatCounters, DropReason};
 use crate::config::{PortRange, Settings};
+use crate::network::feed::{bind_udp, report_changes, Tasks};
 use crate::startup::StartupError;
 
-/// How often the counters are logged (when they changed).
-const REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// The largest IPFIX message (its Length field is 16 bits).
 const MAX_DATAGRAM: usize = 65_535;
 
 /// The running collector. Dropping it stops it.
 pub struct IpfixCollector {
     local_addr: SocketAddr,
-    tasks: Vec<JoinHandle<()>>,
+    _tasks: Tasks,
 }
 
 /// What the collector applies events with.
@@ -50,22 +47,11 @@ impl IpfixCollector {
         let Some(config) = settings.cgnat.ipfix.effective(settings.mode) else {
             return Ok(None);
         };
-        let bind_error = |source| StartupError::Bind {
-            addr: format!("udp {}", config.addr),
-            source,
+        let Some((socket, local_addr)) =
+            bind_udp(config.addr, config.dev_default, "IPFIX collector")?
+        else {
+            return Ok(None);
         };
-        let socket = match std::net::UdpSocket::bind(config.addr) {
-            Ok(s) => s,
-            Err(e) if config.dev_default => {
-                tracing::warn!(ipfix.address = %config.addr, error.cause = %e,
-                    "dev mode: the IPFIX address is taken; no IPFIX collector");
-                return Ok(None);
-            }
-            Err(source) => return Err(bind_error(source)),
-        };
-        socket.set_nonblocking(true).map_err(bind_error)?;
-        let local_addr = socket.local_addr().map_err(bind_error)?;
-        let socket = UdpSocket::from_std(socket).map_err(bind_error)?;
         let sink = Sink {
             store,
             clock,
@@ -74,23 +60,18 @@ impl IpfixCollector {
         };
         tracing::info!(ipfix.address = %local_addr, ipfix.exporters = config.exporters.len(),
             "IPFIX collector ready");
-        let tasks = vec![
+        let tasks = Tasks(vec![
             tokio::spawn(serve(socket, config.exporters, sink)),
             tokio::spawn(report(counters)),
-        ];
-        Ok(Some(Self { local_addr, tasks }))
+        ]);
+        Ok(Some(Self {
+            local_addr,
+            _tasks: tasks,
+        }))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
-    }
-}
-
-impl Drop for IpfixCollector {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
     }
 }
 
@@ -181,23 +162,18 @@ impl Sink {
 
 /// Logs the counters each interval in which they changed.
 async fn report(counters: Arc<CgnatCounters>) {
-    let mut last = counters.snapshot();
-    let mut tick = tokio::time::interval(REPORT_INTERVAL);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let now = counters.snapshot();
-        if now == last {
-            continue;
-        }
-        let json = serde_json::to_string(&now).unwrap_or_default();
-        if now.dropped["store_error"] > last.dropped["store_error"] {
-            tracing::warn!(cgnat.counters = %json, "CGNAT feed: events not stored");
-        } else {
-            tracing::info!(cgnat.counters = %json, "CGNAT feed");
-        }
-        last = now;
-    }
+    report_changes(
+        || counters.snapshot(),
+        |last, now| {
+            let json = serde_json::to_string(now).unwrap_or_default();
+            if now.dropped["store_error"] > last.dropped["store_error"] {
+                tracing::warn!(cgnat.counters = %json, "CGNAT feed: events not stored");
+            } else {
+                tracing::info!(cgnat.counters = %json, "CGNAT feed");
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
