@@ -102,12 +102,33 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
     // number, a Stop and an Accounting-On.
     radius_traffic().await;
 
+    // The CGNAT feed: port blocks through the admin API (one malformed, its value must not be
+    // echoed) and through the IPFIX collector (a template, an allocation, garbage).
+    for body in [
+        r#"{"blocks":[{"public":"203.0.113.9","ports":"1024-2047","private":"100.64.0.1","event":"allocation"}]}"#,
+        r#"{"blocks":[{"public":"203.0.113.9","ports":"1024-2047","private":"cgnat-marker-5150","event":"allocation"}]}"#,
+    ] {
+        app.http
+            .post(app.url("/admin/cgnat-blocks"))
+            .bearer_auth("admin-token-for-the-log-test-0123456789")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    ipfix_traffic().await;
+
     let logs = capture.text();
     assert!(
         logs.contains("RADIUS accounting listener ready")
             && logs.contains("accounting request dropped")
             && logs.contains("NAS restarted"),
         "the RADIUS listener was logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("IPFIX collector ready") && logs.contains("IPFIX message dropped"),
+        "the IPFIX collector was logged:\n{logs}"
     );
     assert!(
         logs.contains("session added"),
@@ -144,6 +165,7 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         "3534900698733399",
         "log-session-id-77",
         "log-test-nas-secret",
+        "cgnat-marker-5150",
     ] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`");
     }
@@ -205,4 +227,61 @@ async fn radius_traffic() {
         feed.counters().snapshot().dropped_total(),
         dropped.len() as u64
     );
+}
+
+async fn ipfix_traffic() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use authorization_server::network::cgnat::ipfix::IpfixCollector;
+    use authorization_server::network::cgnat::CgnatCounters;
+    use ipfix_nat::testing::MessageBuilder;
+    use ipfix_nat::{NatEvent, NatEventKind};
+    use nv_store::{Clock, MemoryStore, SystemClock};
+
+    let mut settings = authorization_server::Settings::default();
+    settings.cgnat.ipfix.listen = Some("127.0.0.1:0".parse().unwrap());
+    settings.cgnat.ipfix.exporters = vec!["127.0.0.1/32".parse().unwrap()];
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let counters = Arc::new(CgnatCounters::default());
+    let collector = IpfixCollector::start(
+        &settings,
+        Arc::new(MemoryStore::new(clock.clone())),
+        clock,
+        counters.clone(),
+    )
+    .unwrap()
+    .unwrap();
+    let exporter = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let allocation = NatEvent {
+        kind: NatEventKind::Allocation,
+        private: [100, 64, 9, 9].into(),
+        public: [198, 51, 100, 9].into(),
+        ports_first: 1024,
+        ports_last: 2047,
+        time: now - 1,
+    };
+    let datagrams = [
+        MessageBuilder::new(1, now as u32).nat_template(256).build(),
+        MessageBuilder::new(1, now as u32)
+            .events(256, &[allocation])
+            .build(),
+        b"not an IPFIX message".to_vec(),
+    ];
+    for datagram in &datagrams {
+        exporter
+            .send_to(datagram, collector.local_addr())
+            .await
+            .unwrap();
+    }
+    for _ in 0..500 {
+        let s = counters.snapshot();
+        if s.messages + s.dropped["malformed"] == datagrams.len() as u64 {
+            assert_eq!(s.allocations, 1);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the collector never handled the datagrams");
 }
