@@ -31,8 +31,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: run with --ignored --nocapture"]
 async fn accounting_updates_per_second_the_listener_sustains() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
+    accounting_updates(store, "memory store").await;
+}
+
+/// The production store: each update is a store write round trip before the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+async fn accounting_updates_per_second_the_listener_sustains_on_redis() {
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(redis.store("bench:").await);
+    accounting_updates(store, "Redis").await;
+}
+
+async fn accounting_updates(store: Arc<dyn Store>, label: &str) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
     let mut settings = authorization_server::Settings::default();
     settings.radius.listen = Some("127.0.0.1:0".parse().unwrap());
     settings.radius.clients = vec![NasClient {
@@ -93,7 +106,7 @@ async fn accounting_updates_per_second_the_listener_sustains() {
     }
     let counters = feed.counters().snapshot();
     println!(
-        "RADIUS accounting, memory store, {SENDERS} senders, max_in_flight {}: {:.0} updates/s \
+        "RADIUS accounting, {label}, {SENDERS} senders, max_in_flight {}: {:.0} updates/s \
          answered ({done} in {secs:.1} s); dropped {}",
         settings.radius.max_in_flight,
         done as f64 / secs,
