@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{AuthMethod, ClientKeySource, ClientSettings, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
+use crate::protocol::GrantType;
 use nv_store::Clock;
 use server_kit::remote::{RemoteDocument, RemoteError};
 
@@ -24,6 +25,10 @@ pub struct Client {
     pub purposes: Vec<String>,
     pub sector: String,
     pub id_token_alg: Option<SigningAlg>,
+    /// The grants it may use at `/token` (`grant_types`).
+    pub grant_types: Vec<GrantType>,
+    /// Whether its JWT-bearer assertions may name a number (`trusted_number_assertion`).
+    pub trusted_number_assertion: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -42,6 +47,10 @@ impl Client {
 
     pub fn allows(&self, method: AuthMethod) -> bool {
         self.auth_methods.contains(&method)
+    }
+
+    pub fn may_use(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
     }
 
     /// Constant-time comparison of SHA-256 digests, so neither content nor length leaks.
@@ -177,6 +186,8 @@ impl ClientRegistry {
                 purposes: c.purposes.clone(),
                 sector,
                 id_token_alg: c.id_token_signed_response_alg,
+                grant_types: c.grant_types.clone(),
+                trusted_number_assertion: c.trusted_number_assertion,
             };
             map.insert(c.id.clone(), Arc::new(client));
         }

@@ -11,6 +11,9 @@ use figment::Figment;
 use ipnet::IpNet;
 use nv_token::{ContentEncryption, CryptoDispatch, EncryptionAlg, PhoneNumber, SigningAlg};
 use serde::{Deserialize, Deserializer};
+
+use crate::operator_token::OperatorTokenSettings;
+use crate::protocol::GrantType;
 pub use server_kit::telemetry::{LogFormat, LogSettings};
 
 /// Environment variable prefix.
@@ -35,6 +38,8 @@ pub struct Settings {
     pub dev: DevSettings,
     pub radius: RadiusSettings,
     pub cgnat: CgnatSettings,
+    /// Where TS.43 operator tokens come from (`[operator_token]`).
+    pub operator_token: OperatorTokenSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,6 +75,7 @@ impl Default for Settings {
             dev: DevSettings::default(),
             radius: RadiusSettings::default(),
             cgnat: CgnatSettings::default(),
+            operator_token: OperatorTokenSettings::default(),
         }
     }
 }
@@ -481,6 +487,12 @@ pub struct ClientSettings {
     pub sector_identifier: Option<String>,
     /// ID-token signing algorithm; defaults to the algorithm of the current signing key.
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// The grants it may use at `/token` (RFC 7591 names); default `["authorization_code"]`.
+    pub grant_types: Vec<GrantType>,
+    /// Whether its JWT-bearer assertions may name a subscriber by number (`sub = "tel:+…"`)
+    /// instead of proving one with an operator token: a relying party the operator trusts to
+    /// have verified the number itself. Off by default; the tokens it gets say so in `amr`.
+    pub trusted_number_assertion: bool,
 }
 
 /// Where a client's public keys come from.
@@ -512,6 +524,14 @@ struct RawClientSettings {
     purposes: Vec<String>,
     sector_identifier: Option<String>,
     id_token_signed_response_alg: Option<SigningAlg>,
+    #[serde(default = "default_grant_types")]
+    grant_types: Vec<GrantType>,
+    #[serde(default)]
+    trusted_number_assertion: bool,
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode]
 }
 
 fn default_auth_methods() -> Vec<AuthMethod> {
@@ -550,6 +570,8 @@ impl TryFrom<RawClientSettings> for ClientSettings {
             purposes: raw.purposes,
             sector_identifier: raw.sector_identifier,
             id_token_signed_response_alg: raw.id_token_signed_response_alg,
+            grant_types: raw.grant_types,
+            trusted_number_assertion: raw.trusted_number_assertion,
         })
     }
 }
@@ -745,9 +767,29 @@ impl Settings {
                     )));
                 }
             }
+            let jwt_bearer = c.grant_types.contains(&GrantType::JwtBearer);
+            // The JWT-bearer assertion is the client's authentication (CAMARA profile, "JWT
+            // Bearer Flow"): it is verified with the client's registered keys.
+            if jwt_bearer && c.keys.is_none() {
+                return Err(ConfigError(format!(
+                    "client {}: the jwt-bearer grant needs the client's keys (jwks, jwks_uri or \
+                     jwks_file)",
+                    c.id
+                )));
+            }
+            if c.trusted_number_assertion && !jwt_bearer {
+                return Err(ConfigError(format!(
+                    "client {}: trusted_number_assertion applies to the jwt-bearer grant only: \
+                     add urn:ietf:params:oauth:grant-type:jwt-bearer to grant_types",
+                    c.id
+                )));
+            }
         }
         self.radius.validate(self.mode)?;
         self.cgnat.validate(self.mode)?;
+        self.operator_token
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
         Ok(())
     }
 
@@ -1170,6 +1212,62 @@ mod tests {
     const JWKS: &str = r#"jwks = { keys = [] }"#;
     const JWKS_URI: &str = r#"jwks_uri = "https://rp.example/jwks""#;
     const JWKS_FILE: &str = r#"jwks_file = "rp.jwks.json""#;
+
+    #[test]
+    fn grant_types_default_to_the_code_flow_and_take_their_registered_names() {
+        let s = settings_from(&client_with("", r#"["client_secret_basic"]"#)).unwrap();
+        assert_eq!(s.clients[0].grant_types, [GrantType::AuthorizationCode]);
+        assert!(!s.clients[0].trusted_number_assertion);
+        let s = settings_from(&format!(
+            "{}\ngrant_types = [\"urn:ietf:params:oauth:grant-type:jwt-bearer\", \
+             \"urn:openid:params:grant-type:ciba\", \"client_credentials\"]\n\
+             trusted_number_assertion = true",
+            client_with(JWKS, r#"["private_key_jwt"]"#)
+        ))
+        .unwrap();
+        assert_eq!(
+            s.clients[0].grant_types,
+            [
+                GrantType::JwtBearer,
+                GrantType::Ciba,
+                GrantType::ClientCredentials
+            ]
+        );
+        assert!(s.clients[0].trusted_number_assertion);
+        let err = settings_from(&format!(
+            "{}\ngrant_types = [\"password\"]",
+            client_with("", r#"["client_secret_basic"]"#)
+        ))
+        .unwrap_err();
+        assert!(err.contains("unknown grant type"), "{err}");
+    }
+
+    #[test]
+    fn the_operator_token_section_is_validated_with_the_rest() {
+        assert!(
+            settings_from("[operator_token]\nbackend = \"simulated\"\nttl_seconds = 60").is_ok()
+        );
+        let err = settings_from("[operator_token]\nbackend = \"simulated\"\nttl_seconds = 301")
+            .unwrap_err();
+        assert!(err.contains("operator_token.ttl_seconds"), "{err}");
+    }
+
+    #[test]
+    fn jwt_bearer_needs_client_keys_and_number_assertion_needs_jwt_bearer() {
+        let jwt_bearer = "grant_types = [\"urn:ietf:params:oauth:grant-type:jwt-bearer\"]";
+        let err = settings_from(&format!(
+            "{}\n{jwt_bearer}",
+            client_with("", r#"["client_secret_basic"]"#)
+        ))
+        .unwrap_err();
+        assert!(err.contains("needs the client's keys"), "{err}");
+        let err = settings_from(&format!(
+            "{}\ntrusted_number_assertion = true",
+            client_with(JWKS, r#"["private_key_jwt"]"#)
+        ))
+        .unwrap_err();
+        assert!(err.contains("jwt-bearer grant only"), "{err}");
+    }
 
     #[test]
     fn a_client_has_one_key_source_of_three() {

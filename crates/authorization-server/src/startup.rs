@@ -23,7 +23,9 @@ use crate::network::radius::{FeedCounters, RadiusFeed};
 use crate::network::{
     ChainResolver, Identification, IdentityResolver, Playground, SessionResolver, StaticTable,
 };
+use crate::operator_token::OperatorTokens;
 use crate::protocol::scope::API_SCOPES;
+use crate::protocol::GrantType;
 use crate::recipient::RecipientKey;
 use crate::state::{AccessTokenPolicy, AppState, ClientJwtPolicy};
 
@@ -170,6 +172,13 @@ impl Application {
             )),
         ];
 
+        let operator_tokens = OperatorTokens::from_settings(
+            &settings.operator_token,
+            deps.store.clone(),
+            deps.clock.clone(),
+        )
+        .map_err(|e| StartupError::Other(format!("operator_token: {e}")))?;
+
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -214,6 +223,7 @@ impl Application {
             admin_token: settings.admin.token.clone(),
             demo_callback: settings.mode == Mode::Dev,
             cgnat_allocation_timeout_seconds: settings.cgnat.allocation_timeout_seconds as i64,
+            operator_tokens,
         });
         let playground = state.identity.playground().enabled;
         if playground && settings.mode == Mode::Production {
@@ -227,6 +237,7 @@ impl Application {
             server.issuer = %issuer,
             server.playground = playground,
             server.crypto = state.crypto.dispatch().name(),
+            operator_token.backend = state.operator_tokens.backend(),
             keys.signing_kid = state.signing.current().kid(),
             "authorization server ready"
         );
@@ -383,6 +394,10 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             purposes: DEMO_PURPOSES.iter().map(|s| s.to_string()).collect(),
             sector_identifier: None,
             id_token_signed_response_alg: None,
+            // Every grant, so the local stack demonstrates each flow; not trusted to assert
+            // numbers (a JWT-bearer `sub` must be an operator token).
+            grant_types: GrantType::ALL.to_vec(),
+            trusted_number_assertion: false,
         });
     }
     if settings.network.static_table.is_empty() {

@@ -119,7 +119,40 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
     }
     ipfix_traffic().await;
 
+    // Operator tokens: issued to the device and through the admin API; both are bearer
+    // credentials until spent.
+    let device: serde_json::Value = app
+        .http
+        .post(app.url("/entitlement/operator-token"))
+        .form(&[("client_id", "rp-jwt")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin: serde_json::Value = app
+        .http
+        .post(app.url("/admin/operator-tokens"))
+        .bearer_auth("admin-token-for-the-log-test-0123456789")
+        .json(&serde_json::json!({"msisdn": "+99000000044", "client_id": "rp-jwt"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operator_tokens = [
+        device["operator_token"].as_str().unwrap().to_owned(),
+        admin["operator_token"].as_str().unwrap().to_owned(),
+    ];
+
     let logs = capture.text();
+    assert!(
+        logs.contains("operator token issued to a device")
+            && logs.contains("operator token issued through the admin API"),
+        "the operator tokens were logged:\n{logs}"
+    );
     assert!(
         logs.contains("RADIUS accounting listener ready")
             && logs.contains("accounting request dropped")
@@ -166,6 +199,9 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         "log-session-id-77",
         "log-test-nas-secret",
         "cgnat-marker-5150",
+        "99000000044",
+        operator_tokens[0].as_str(),
+        operator_tokens[1].as_str(),
     ] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`");
     }

@@ -38,7 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/admin/playground-numbers/{number}",
         web::delete().to(remove_number),
     )
-    .configure(super::admin_cgnat::configure);
+    .configure(super::admin_cgnat::configure)
+    .configure(super::entitlement::configure_admin);
 }
 
 pub(super) fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), OAuthError> {

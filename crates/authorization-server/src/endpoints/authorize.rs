@@ -23,7 +23,7 @@ use crate::protocol::authorization_request::{
     AuthorizationRequest, Prompt, RedirectUri, Requester,
 };
 use crate::protocol::request_object::{self, RequestObjectError};
-use crate::protocol::Params;
+use crate::protocol::{GrantType, Params};
 use crate::state::records::CodeGrant;
 use crate::state::{keys, AppState};
 
@@ -168,6 +168,17 @@ async fn authorize(
         to: requester.redirect_uri.clone(),
         iss: state.issuer.clone(),
     };
+    // RFC 6749 §4.1.2.1: a client not registered for the code flow (a backend registered for
+    // JWT-bearer or CIBA only) may not start one.
+    if !requester.client.may_use(GrantType::AuthorizationCode) {
+        return Err(reply.error(
+            OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the client is not registered for the authorization_code grant",
+            ),
+            params.get("state"),
+        ));
+    }
     let params = match signed_parameters(state, &requester.client, &params).await {
         Ok(signed) => signed.unwrap_or(params),
         Err(e) => return Err(reply.error(e, params.get("state"))),
@@ -257,7 +268,7 @@ async fn signed_parameters(
 }
 
 /// The answer when nobody was identified.
-fn unidentified(why: Unidentified, prompt: Prompt) -> OAuthError {
+pub(super) fn unidentified(why: Unidentified, prompt: Prompt) -> OAuthError {
     // OIDC Core §3.1.2.6 when the request itself says prompt=none; ICM Appendix A otherwise.
     let code = match prompt {
         Prompt::None => ErrorCode::LoginRequired,

@@ -5,6 +5,7 @@ pub mod admin_cgnat;
 pub mod authorize;
 pub mod demo;
 pub mod discovery;
+pub mod entitlement;
 pub mod health;
 pub mod token;
 pub mod userinfo;
@@ -46,7 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
-    .route("/demo/callback", web::get().to(demo::callback));
+    .route("/demo/callback", web::get().to(demo::callback))
+    .configure(entitlement::configure);
     if with_admin {
         cfg.configure(admin::configure);
     }

@@ -19,8 +19,11 @@ pub mod external;
 pub mod simulated;
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use nv_store::{Clock, Store};
 use nv_token::PhoneNumber;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -123,14 +126,71 @@ pub trait OperatorTokenResolver: Send + Sync + 'static {
     ) -> Result<ProvenSubscriber, Refusal>;
 }
 
+/// The configured backend, built at start-up: what the grants resolve tokens with and, when the
+/// backend is the product's own entitlement service, what the issuing endpoints issue with.
+pub struct OperatorTokens {
+    resolver: Arc<dyn OperatorTokenResolver>,
+    simulated: Option<Arc<SimulatedEntitlement>>,
+}
+
+impl OperatorTokens {
+    /// From settings already validated ([`OperatorTokenSettings::validate`]).
+    pub fn from_settings(
+        settings: &OperatorTokenSettings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(match settings {
+            OperatorTokenSettings::Simulated { ttl_seconds } => {
+                let service = Arc::new(SimulatedEntitlement::new(store, clock, *ttl_seconds));
+                Self {
+                    resolver: service.clone(),
+                    simulated: Some(service),
+                }
+            }
+            OperatorTokenSettings::External {
+                url,
+                credentials,
+                timeout_ms,
+            } => Self {
+                resolver: Arc::new(ExternalEntitlement::new(
+                    url.clone(),
+                    credentials.clone(),
+                    Duration::from_millis(*timeout_ms),
+                )?),
+                simulated: None,
+            },
+        })
+    }
+
+    pub fn resolver(&self) -> &dyn OperatorTokenResolver {
+        &*self.resolver
+    }
+
+    /// The product's entitlement service, when it is the backend. With an external entitlement
+    /// server the operator's own server issues the tokens, and the issuing endpoints do not
+    /// exist here (404).
+    pub fn issuer(&self) -> Option<&SimulatedEntitlement> {
+        self.simulated.as_deref()
+    }
+
+    /// For the start-up log.
+    pub fn backend(&self) -> &'static str {
+        if self.simulated.is_some() {
+            "simulated"
+        } else {
+            "external"
+        }
+    }
+}
+
 /// `[operator_token]`: where operator tokens come from.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "backend", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "RawOperatorTokenSettings")]
 pub enum OperatorTokenSettings {
     /// The product's own entitlement service.
     Simulated {
         /// Lifetime of an issued token, 1..=300 s.
-        #[serde(default = "default_ttl_seconds")]
         ttl_seconds: u64,
     },
     /// An operator's entitlement server.
@@ -140,9 +200,78 @@ pub enum OperatorTokenSettings {
         /// How the authorization server authenticates to it.
         credentials: Credentials,
         /// Whole-exchange timeout, 1..=30000 ms.
-        #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
+}
+
+/// `[operator_token]` as written: flat, every key optional, so an empty section or one
+/// environment variable (`AS_OPERATOR_TOKEN__TTL_SECONDS`) works without naming the backend;
+/// keys of the other backend are refused rather than ignored.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawOperatorTokenSettings {
+    backend: Backend,
+    ttl_seconds: Option<u64>,
+    url: Option<url::Url>,
+    credentials: Option<Credentials>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Backend {
+    #[default]
+    Simulated,
+    External,
+}
+
+impl Default for RawOperatorTokenSettings {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Simulated,
+            ttl_seconds: None,
+            url: None,
+            credentials: None,
+            timeout_ms: None,
+        }
+    }
+}
+
+impl TryFrom<RawOperatorTokenSettings> for OperatorTokenSettings {
+    type Error = String;
+
+    fn try_from(raw: RawOperatorTokenSettings) -> Result<Self, String> {
+        match raw.backend {
+            Backend::Simulated => {
+                if raw.url.is_some() || raw.credentials.is_some() || raw.timeout_ms.is_some() {
+                    return Err(
+                        "url, credentials and timeout_ms apply to backend = \"external\" \
+                                only"
+                            .into(),
+                    );
+                }
+                Ok(Self::Simulated {
+                    ttl_seconds: raw.ttl_seconds.unwrap_or_else(default_ttl_seconds),
+                })
+            }
+            Backend::External => {
+                if raw.ttl_seconds.is_some() {
+                    return Err("ttl_seconds applies to backend = \"simulated\" only: the \
+                                entitlement server decides its tokens' lifetime"
+                        .into());
+                }
+                Ok(Self::External {
+                    url: raw
+                        .url
+                        .ok_or("backend = \"external\" needs url (the contract's endpoint)")?,
+                    credentials: raw
+                        .credentials
+                        .ok_or("backend = \"external\" needs credentials (bearer or basic)")?,
+                    timeout_ms: raw.timeout_ms.unwrap_or_else(default_timeout_ms),
+                })
+            }
+        }
+    }
 }
 
 fn default_ttl_seconds() -> u64 {
@@ -293,6 +422,40 @@ mod tests {
                 .to_string()
                 .contains("ttl_seconds"));
         }
+    }
+
+    #[test]
+    fn an_empty_section_is_the_simulated_default_and_keys_of_the_other_backend_are_refused() {
+        assert!(matches!(
+            parse("").unwrap(),
+            OperatorTokenSettings::Simulated { ttl_seconds: 120 }
+        ));
+        assert!(matches!(
+            parse("ttl_seconds = 60").unwrap(),
+            OperatorTokenSettings::Simulated { ttl_seconds: 60 }
+        ));
+        let err = parse("url = \"https://e.example/t\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("apply to backend = \"external\" only"),
+            "{err}"
+        );
+        let err = parse(
+            "backend = \"external\"\nurl = \"https://e.example/t\"\nttl_seconds = 60\n\
+             [credentials.bearer]\ntoken = \"t\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ttl_seconds applies"), "{err}");
+        let err = parse("backend = \"external\"\n[credentials.bearer]\ntoken = \"t\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs url"), "{err}");
+        let err = parse("backend = \"external\"\nurl = \"https://e.example/t\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs credentials"), "{err}");
     }
 
     #[test]

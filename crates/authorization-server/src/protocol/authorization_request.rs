@@ -238,6 +238,8 @@ mod tests {
             purposes: vec!["dpv:FraudPreventionAndDetection".into()],
             sector_identifier: None,
             id_token_signed_response_alg: None,
+            grant_types: vec![crate::protocol::GrantType::AuthorizationCode],
+            trusted_number_assertion: false,
         };
         ClientRegistry::from_settings(
             &Settings::default(),

@@ -14,6 +14,7 @@ use nv_token::{ContentEncryption, SigningKeys};
 use crate::clients::ClientRegistry;
 use crate::config::Secret;
 use crate::network::Identification;
+use crate::operator_token::OperatorTokens;
 use crate::recipient::RecipientKey;
 
 pub struct AppState {
@@ -44,6 +45,8 @@ pub struct AppState {
     pub demo_callback: bool,
     /// How long a CGNAT port block lives without a refresh (`cgnat.allocation_timeout_seconds`).
     pub cgnat_allocation_timeout_seconds: i64,
+    /// TS.43 operator tokens: the backend that resolves them, and issues them when simulated.
+    pub operator_tokens: OperatorTokens,
 }
 
 /// What the JWTs clients sign (client assertions, request objects) are checked with.

@@ -5,6 +5,8 @@ use authorization_server::config::{
     AuthMethod, ClientKeySource, ClientSettings, EncryptionKeySource, Mode, Secret, StaticEntry,
     TrustedProxy,
 };
+pub use authorization_server::operator_token::OperatorTokenSettings;
+pub use authorization_server::protocol::GrantType;
 use authorization_server::{Application, Dependencies, Settings};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -61,6 +63,8 @@ pub struct Builder {
     pub rs_key: Option<josekit::jwk::Jwk>,
     /// `server.crypto` (the default when `None`).
     pub crypto: Option<nv_token::CryptoDispatch>,
+    /// `[operator_token]` (the simulated backend when `None`).
+    pub operator_token: Option<OperatorTokenSettings>,
 }
 
 pub fn entry(net: &str, ports: Option<&str>, msisdn: &str) -> StaticEntry {
@@ -85,6 +89,8 @@ fn client(id: &str, redirect: &str, methods: Vec<AuthMethod>) -> ClientSettings 
         purposes: vec![PURPOSE.into()],
         sector_identifier: None,
         id_token_signed_response_alg: None,
+        grant_types: vec![GrantType::AuthorizationCode],
+        trusted_number_assertion: false,
     }
 }
 
@@ -136,6 +142,7 @@ impl Builder {
         jwt.keys = Some(ClientKeySource::Jwks(
             json!({"keys": [Value::Object(rp_key.public_jwk().as_ref().clone())]}),
         ));
+        jwt.grant_types = GrantType::ALL.to_vec();
         let mut secret = client(
             "rp-secret",
             RP_REDIRECT,
@@ -155,7 +162,15 @@ impl Builder {
             vec![AuthMethod::ClientSecretBasic],
         );
         other_sector.secret = Some(Secret::new(SECRET));
-        s.clients = vec![jwt, secret, basic_only, public, other_sector];
+        // A backend registered for CIBA only: no code flow.
+        let mut backend = client(
+            "rp-backend",
+            RP_REDIRECT,
+            vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+        );
+        backend.secret = Some(Secret::new(SECRET));
+        backend.grant_types = vec![GrantType::Ciba];
+        s.clients = vec![jwt, secret, basic_only, public, other_sector, backend];
         if let Some(uri) = &self.remote_client_jwks {
             let mut remote = client("rp-remote", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
             remote.keys = Some(ClientKeySource::JwksUri(uri.clone()));
@@ -170,6 +185,9 @@ impl Builder {
         }
         if let Some(uri) = &self.rs_jwks_uri {
             s.access_token.encryption_key = EncryptionKeySource::JwksUri(uri.clone());
+        }
+        if let Some(o) = &self.operator_token {
+            s.operator_token = o.clone();
         }
         s
     }

@@ -9,6 +9,7 @@ mod discovery;
 mod errors;
 mod keys;
 mod network;
+mod operator_tokens;
 mod remote_keys;
 mod request_object;
 mod token;

@@ -359,3 +359,30 @@ async fn a_client_registered_for_es256_id_tokens_gets_them_and_discovery_says_so
         assert_eq!(at_inner_alg.client_id, client);
     }
 }
+
+#[tokio::test]
+async fn a_client_may_use_only_the_grant_types_registered_for_it() {
+    let app = spawn().await;
+    // rp-backend is registered for CIBA only: no code flow at /authorize…
+    let resp = app
+        .authorize(&app.std_params(&[("client_id", "rp-backend"), ("state", "s1")]))
+        .await;
+    assert_eq!(resp.status().as_u16(), 302);
+    let pairs = location_params(&resp);
+    assert_eq!(param(&pairs, "error"), Some("unauthorized_client"));
+    assert_eq!(param(&pairs, "state"), Some("s1"));
+    // …and none at /token, even with a code another client got.
+    let code = app.code(&[]).await;
+    let (s, e, _) = TestApp::error_of(
+        app.token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", RP_REDIRECT),
+            ("client_id", "rp-backend"),
+            ("client_secret", SECRET),
+        ])
+        .await,
+    )
+    .await;
+    assert_eq!((s, e.as_str()), (400, "unauthorized_client"));
+}

@@ -10,8 +10,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::read_form;
 use crate::error::{ErrorCode, OAuthError};
-use crate::protocol::Params;
+use crate::protocol::{GrantType, Params};
 use crate::state::AppState;
+
+/// The grants `/token` implements.
+pub const SUPPORTED: [GrantType; 1] = [GrantType::AuthorizationCode];
 
 pub async fn token(
     req: HttpRequest,
@@ -26,19 +29,36 @@ pub async fn token(
         )));
     }
     let client = client_auth::authenticate(&req, &state, &params).await?;
-    match params.get("grant_type") {
-        None => Err(OAuthError::invalid_request("grant_type is missing")),
-        Some("authorization_code") => {
-            let response = authorization_code::redeem(&state, &client, &params).await?;
-            Ok(HttpResponse::Ok()
-                // RFC 6749 §5.1: token responses must not be cached.
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .insert_header((header::PRAGMA, "no-cache"))
-                .json(response))
-        }
-        Some(_) => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "only grant_type=authorization_code is supported",
-        )),
+    let grant = match params.get("grant_type").map(str::parse::<GrantType>) {
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+        Some(Ok(grant)) if SUPPORTED.contains(&grant) => grant,
+        Some(_) => return Err(unsupported()),
+    };
+    // RFC 6749 §5.2: an authenticated client not authorized for this grant type.
+    if !client.may_use(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("the client is not registered for grant_type={grant}"),
+        ));
     }
+    let response = match grant {
+        GrantType::AuthorizationCode => {
+            authorization_code::redeem(&state, &client, &params).await?
+        }
+        GrantType::JwtBearer | GrantType::Ciba | GrantType::ClientCredentials => {
+            return Err(unsupported())
+        }
+    };
+    Ok(HttpResponse::Ok()
+        // RFC 6749 §5.1: token responses must not be cached.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+fn unsupported() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::UnsupportedGrantType,
+        "only grant_type=authorization_code is supported",
+    )
 }
