@@ -225,6 +225,7 @@ on_both_stores!(
     a_redis_outage_gives_clean_errors_and_service_resumes_without_restarting_anything,
     [flavor = "multi_thread", worker_threads = 2] concurrent_session_updates_on_two_replicas_are_all_kept,
     [flavor = "multi_thread", worker_threads = 2] a_replayed_code_revokes_its_access_token_at_the_resource_server,
+    [flavor = "multi_thread", worker_threads = 2] an_operator_token_and_its_ciba_request_each_work_once_across_replicas,
 );
 
 async fn json(resp: reqwest::Response) -> (u16, Value) {
@@ -496,5 +497,82 @@ async fn a_replayed_code_revokes_its_access_token_at_the_resource_server(r: Repl
         (status, body["code"].as_str()),
         (401, Some("UNAUTHENTICATED")),
         "{body}"
+    );
+}
+
+/// An operator token from one replica spent through the other; its CIBA request polled by many
+/// tasks on both replicas at once: exactly one gets the tokens.
+async fn an_operator_token_and_its_ciba_request_each_work_once_across_replicas(r: Replicas) {
+    let r = Arc::new(r);
+    let issued: Value = r
+        .http
+        .post(format!("{}/admin/operator-tokens", r.a.as_url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"msisdn": LOOPBACK_NUMBER, "client_id": "demo-app"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hint = format!(
+        "operatortoken:{}",
+        issued["operator_token"].as_str().unwrap()
+    );
+    let bc_authorize = |url: String| {
+        let (r, hint) = (r.clone(), hint.clone());
+        async move {
+            json(
+                r.http
+                    .post(format!("{url}/bc-authorize"))
+                    .basic_auth("demo-app", Some("demo-secret"))
+                    .form(&[("scope", SCOPE), ("login_hint", &hint)])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, accepted) = bc_authorize(r.b.as_url.clone()).await;
+    assert_eq!(status, 200, "{accepted}");
+    let (status, again) = bc_authorize(r.a.as_url.clone()).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("unknown_user_id"))
+    );
+    let auth_req_id = accepted["auth_req_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(accepted["interval"].as_u64().unwrap())).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (r, id) = (r.clone(), auth_req_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let url = if i % 2 == 0 { &r.a.as_url } else { &r.b.as_url };
+            r.http
+                .post(format!("{url}/token"))
+                .basic_auth("demo-app", Some("demo-secret"))
+                .form(&[
+                    ("grant_type", "urn:openid:params:grant-type:ciba"),
+                    ("auth_req_id", id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
     );
 }

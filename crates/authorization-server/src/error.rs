@@ -51,6 +51,8 @@ pub enum ErrorCode {
     AuthorizationPending,
     SlowDown,
     ExpiredToken,
+    // CIBA §13 (the backchannel authentication endpoint).
+    UnknownUserId,
     // RFC 9449 §5 and §8.
     InvalidDpopProof,
     UseDpopNonce,
@@ -61,7 +63,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -82,6 +84,7 @@ impl ErrorCode {
         ErrorCode::AuthorizationPending,
         ErrorCode::SlowDown,
         ErrorCode::ExpiredToken,
+        ErrorCode::UnknownUserId,
         ErrorCode::InvalidDpopProof,
         ErrorCode::UseDpopNonce,
         ErrorCode::NotFound,
@@ -110,6 +113,7 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::UnknownUserId => "unknown_user_id",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::NotFound => "not_found",
@@ -232,6 +236,10 @@ pub enum OAuthError {
     /// A method the endpoint does not serve: 405, `invalid_request`.
     #[error("invalid_request: method not allowed on this endpoint")]
     MethodNotAllowed,
+    /// The backchannel authentication endpoint refuses the request before any user interaction:
+    /// `access_denied` with 403 there (CIBA §13), where the token endpoint's is a 400 (§11).
+    #[error("access_denied: {description}")]
+    BackchannelDenied { description: Description },
 }
 
 /// `; cause: …` when there is one (the log form only).
@@ -312,6 +320,7 @@ impl OAuthError {
             OAuthError::BodyTooLarge { .. } | OAuthError::MethodNotAllowed => {
                 ErrorCode::InvalidRequest
             }
+            OAuthError::BackchannelDenied { .. } => ErrorCode::AccessDenied,
         }
     }
 
@@ -320,7 +329,8 @@ impl OAuthError {
         match self {
             OAuthError::Refused { description, .. }
             | OAuthError::BasicRefused { description }
-            | OAuthError::TokenMissing { description, .. } => Cow::Borrowed(description.as_str()),
+            | OAuthError::TokenMissing { description, .. }
+            | OAuthError::BackchannelDenied { description } => Cow::Borrowed(description.as_str()),
             OAuthError::ScopeMissing { scope } => {
                 format!("the access token was not issued for {scope}").into()
             }
@@ -361,6 +371,7 @@ impl ResponseError for OAuthError {
         match self {
             OAuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::BackchannelDenied { .. } => StatusCode::FORBIDDEN,
             _ => self.code().status(),
         }
     }
@@ -433,6 +444,7 @@ mod tests {
                 | ErrorCode::AuthorizationPending
                 | ErrorCode::SlowDown
                 | ErrorCode::ExpiredToken
+                | ErrorCode::UnknownUserId
                 | ErrorCode::InvalidDpopProof
                 | ErrorCode::UseDpopNonce => (400, None),
             };
@@ -451,6 +463,12 @@ mod tests {
                 "{code}"
             );
         }
+        // CIBA §13: the backchannel endpoint's access_denied is a 403.
+        let denied = OAuthError::BackchannelDenied {
+            description: "d".into(),
+        };
+        assert_eq!(denied.code(), ErrorCode::AccessDenied);
+        assert_eq!(denied.error_response().status().as_u16(), 403);
         let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         names.sort_unstable();
         names.dedup();

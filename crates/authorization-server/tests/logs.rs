@@ -147,7 +147,53 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         admin["operator_token"].as_str().unwrap().to_owned(),
     ];
 
+    // CIBA: a request with an operator token, polled too early and then redeemed.
+    let hint = format!("operatortoken:{}", operator_tokens[0]);
+    let ciba: serde_json::Value = app
+        .http
+        .post(app.url("/bc-authorize"))
+        .form(&[
+            ("client_id", "rp-jwt"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            (
+                "client_assertion",
+                &app.assertion(&app.assertion_claims("rp-jwt")),
+            ),
+            ("scope", NV_SCOPE),
+            ("login_hint", &hint),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auth_req_id = ciba["auth_req_id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        app.token_form(&[
+            ("grant_type", "urn:openid:params:grant-type:ciba"),
+            ("auth_req_id", &auth_req_id),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            (
+                "client_assertion",
+                &app.assertion(&app.assertion_claims("rp-jwt")),
+            ),
+        ])
+        .await;
+        app.clock.advance(7);
+    }
+
     let logs = capture.text();
+    assert!(
+        logs.contains("backchannel authentication request accepted") && logs.contains("slow_down"),
+        "CIBA was logged:\n{logs}"
+    );
     assert!(
         logs.contains("operator token issued to a device")
             && logs.contains("operator token issued through the admin API"),
@@ -202,6 +248,7 @@ async fn logs_contain_no_phone_number_code_token_secret_or_assertion() {
         "99000000044",
         operator_tokens[0].as_str(),
         operator_tokens[1].as_str(),
+        auth_req_id.as_str(),
     ] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`");
     }

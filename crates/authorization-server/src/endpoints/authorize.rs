@@ -22,9 +22,9 @@ use crate::network::{Subscriber, Unidentified};
 use crate::protocol::authorization_request::{
     AuthorizationRequest, Prompt, RedirectUri, Requester,
 };
-use crate::protocol::request_object::{self, RequestObjectError};
+use crate::protocol::request_object::{self, RequestObjectError, Target};
 use crate::protocol::{GrantType, Params};
-use crate::state::records::CodeGrant;
+use crate::state::records::{CodeGrant, SealedRecord};
 use crate::state::{keys, AppState};
 
 pub enum AuthorizeError {
@@ -254,7 +254,7 @@ async fn signed_parameters(
     let Some(jwt) = params.get("request") else {
         return Ok(None);
     };
-    match request_object::unpack(state, client, params, jwt).await {
+    match request_object::unpack(state, client, params, jwt, Target::Authorization).await {
         Ok(signed) => Ok(Some(signed)),
         Err(RequestObjectError::Invalid(d)) => {
             Err(OAuthError::new(ErrorCode::InvalidRequestObject, d))

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use serde_json::json;
 
 use crate::clients::CLIENT_JWS_ALGS;
+use crate::endpoints::token::SUPPORTED;
 use crate::protocol::scope::{API_SCOPES, OPENID};
 use crate::state::AppState;
 
@@ -40,6 +41,7 @@ fn discovery_document(state: &AppState) -> serde_json::Value {
     let mut id_token_algs: Vec<&str> = state.signing.all().iter().map(|k| k.alg().name()).collect();
     id_token_algs.sort();
     id_token_algs.dedup();
+    let grant_types: Vec<&str> = SUPPORTED.iter().map(|g| g.name()).collect();
     json!({
         "issuer": state.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
@@ -48,7 +50,7 @@ fn discovery_document(state: &AppState) -> serde_json::Value {
         "jwks_uri": state.endpoint("/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": grant_types,
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": id_token_algs,
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post", "none"],
@@ -62,5 +64,10 @@ fn discovery_document(state: &AppState) -> serde_json::Value {
         "request_object_signing_alg_values_supported": client_algs,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        // CIBA Core §4: poll mode only (the CAMARA profile), signed requests accepted.
+        "backchannel_authentication_endpoint": state.endpoint("/bc-authorize"),
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_authentication_request_signing_alg_values_supported": client_algs,
+        "backchannel_user_code_parameter_supported": false,
     })
 }

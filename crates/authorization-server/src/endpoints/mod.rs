@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_cgnat;
 pub mod authorize;
+pub mod backchannel;
 pub mod demo;
 pub mod discovery;
 pub mod entitlement;
@@ -48,7 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/demo/callback", web::get().to(demo::callback))
-    .configure(entitlement::configure);
+    .configure(entitlement::configure)
+    .configure(backchannel::configure);
     if with_admin {
         cfg.configure(admin::configure);
     }

@@ -10,7 +10,7 @@ use actix_web::http::header::HeaderMap;
 use nv_store::{Store, StoreError};
 use nv_token::{Amr, PhoneNumber};
 
-use super::{client_address, ChainResolver, ForwardingError, IdentityResolver};
+use super::{client_address, ChainResolver, ClientAddr, ForwardingError, IdentityResolver};
 use crate::config::TrustedProxy;
 use crate::protocol::LoginHint;
 use crate::state::keys;
@@ -88,6 +88,29 @@ impl Identification {
 
     pub fn playground(&self) -> &Playground {
         &self.playground
+    }
+
+    /// The subscriber that held `addr` at `now`, named by a relying party rather than seen by
+    /// this server (a CIBA `ipport:` hint: the address and port its backend saw the device
+    /// connect from), through the same resolvers as a request's own address.
+    pub async fn identify_address(
+        &self,
+        addr: &ClientAddr,
+        now: i64,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        Ok(self
+            .resolver
+            .resolve(addr, now)
+            .await?
+            .map(|phone_number| Subscriber {
+                phone_number,
+                amr: vec![Amr::NETWORK.to_owned()],
+            }))
+    }
+
+    /// Whether playground mode takes `n` as an identity without a network check.
+    pub async fn playground_number(&self, n: &PhoneNumber) -> Result<bool, StoreError> {
+        Ok(self.playground.enabled && self.playground.knows(n).await?)
     }
 
     /// The subscriber behind a request from `peer` with `headers` at `now`.

@@ -54,6 +54,11 @@ impl Params {
         self.map.contains_key(name)
     }
 
+    /// The names sent (with a value), in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
     /// Whether `name` was sent more than once.
     pub fn is_duplicated(&self, name: &str) -> bool {
         self.duplicated.iter().any(|d| d == name)

@@ -19,8 +19,37 @@ use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
 use crate::protocol::{client_jwt, Params};
 use crate::state::{keys, AppState};
 
-/// The parameters that must be sent in both forms and agree.
+/// The parameters that must be sent in both forms and agree (authorization requests).
 const MUST_MATCH: [&str; 4] = ["client_id", "response_type", "redirect_uri", "scope"];
+
+/// What a signed request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An authorization request at `/authorize` (OIDC Core §6.1, RFC 9101).
+    Authorization,
+    /// A CIBA authentication request at `/bc-authorize` (CIBA Core §7.1.1): `nbf` is required
+    /// too, and outside the object only the `request` itself and the client's authentication
+    /// may be sent.
+    Backchannel,
+}
+
+impl Target {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Target::Authorization => "/authorize",
+            Target::Backchannel => "/bc-authorize",
+        }
+    }
+}
+
+/// What may accompany a signed CIBA request outside it: the client's authentication.
+const BACKCHANNEL_OUTER: [&str; 5] = [
+    "request",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+];
 
 #[derive(Debug)]
 pub enum RequestObjectError {
@@ -55,6 +84,7 @@ pub async fn unpack(
     client: &Client,
     outer: &Params,
     jwt: &str,
+    target: Target,
 ) -> Result<Params, RequestObjectError> {
     if jwt.split('.').count() == 5 {
         return Err(invalid(
@@ -114,8 +144,11 @@ pub async fn unpack(
         }
         return Err(invalid("request object must not contain sub"));
     }
-    check_claims(state, client, &claims, now)?;
-    let params = parameters(&claims.params, outer)?;
+    check_claims(state, client, &claims, now, target)?;
+    let params = match target {
+        Target::Authorization => parameters(&claims.params, outer)?,
+        Target::Backchannel => backchannel_parameters(&claims.params, outer)?,
+    };
 
     // Each request object is used once, on every replica.
     let jti = claims.jti.as_deref().unwrap_or_default();
@@ -135,20 +168,30 @@ fn check_claims(
     client: &Client,
     c: &Claims,
     now: i64,
+    target: Target,
 ) -> Result<(), RequestObjectError> {
     let leeway = state.client_jwt.leeway_seconds;
     if c.iss.as_deref() != Some(client.id.as_str()) {
         return Err(invalid("request object iss must be the client_id"));
     }
-    let authorization_endpoint = state.endpoint("/authorize");
+    let endpoint = state.endpoint(target.endpoint());
     if !c
         .aud
         .as_ref()
-        .is_some_and(|a| a.contains(&authorization_endpoint) || a.contains(&state.issuer))
+        .is_some_and(|a| a.contains(&endpoint) || a.contains(&state.issuer))
     {
-        return Err(invalid(
-            "request object aud must be this server's authorization endpoint or issuer",
-        ));
+        return Err(invalid(match target {
+            Target::Authorization => {
+                "request object aud must be this server's authorization endpoint or issuer"
+            }
+            Target::Backchannel => {
+                "request object aud must be this server's backchannel authentication endpoint \
+                 or issuer"
+            }
+        }));
+    }
+    if target == Target::Backchannel && c.nbf.is_none() {
+        return Err(invalid("request object has no nbf (CIBA Core §7.1.1)"));
     }
     let iat = c.iat.ok_or_else(|| invalid("request object has no iat"))?;
     let exp = c.exp.ok_or_else(|| invalid("request object has no exp"))?;
@@ -167,18 +210,7 @@ fn parameters(object: &Map<String, Value>, outer: &Params) -> Result<Params, Req
             "request object must not contain request or request_uri",
         ));
     }
-    let mut pairs = Vec::with_capacity(object.len());
-    for (name, value) in object {
-        let value = match value {
-            Value::String(s) => s.clone(),
-            // max_age is a number in JSON.
-            Value::Number(n) => n.to_string(),
-            // Structured parameters (`claims`) are not supported, as in the plain form.
-            _ => continue,
-        };
-        pairs.push((name.clone(), value));
-    }
-    let params = Params::from_pairs(pairs);
+    let params = object_pairs(object);
     for name in MUST_MATCH {
         let (Some(plain), Some(signed)) = (outer.get(name), params.get(name)) else {
             return Err(invalid(format!(
@@ -197,6 +229,36 @@ fn parameters(object: &Map<String, Value>, outer: &Params) -> Result<Params, Req
         }
     }
     Ok(params)
+}
+
+/// A signed CIBA request's parameters: all of them from the object, nothing but the client's
+/// authentication beside it (CIBA Core §7.1.1).
+fn backchannel_parameters(
+    object: &Map<String, Value>,
+    outer: &Params,
+) -> Result<Params, RequestObjectError> {
+    if let Some(name) = outer.names().find(|n| !BACKCHANNEL_OUTER.contains(n)) {
+        return Err(invalid(format!(
+            "{name} must be inside the signed request, not beside it"
+        )));
+    }
+    if object.contains_key("request") || object.contains_key("request_uri") {
+        return Err(invalid(
+            "request object must not contain request or request_uri",
+        ));
+    }
+    Ok(object_pairs(object))
+}
+
+/// The object's members as request parameters: strings, and numbers as text (`max_age`,
+/// `requested_expiry`); structured members (`claims`) are not supported, as in the plain form.
+fn object_pairs(object: &Map<String, Value>) -> Params {
+    let pairs = object.iter().filter_map(|(name, value)| match value {
+        Value::String(s) => Some((name.clone(), s.clone())),
+        Value::Number(n) => Some((name.clone(), n.to_string())),
+        _ => None,
+    });
+    Params::from_pairs(pairs)
 }
 
 /// Scope values in any order (RFC 6749 §3.3: a space-delimited set).

@@ -25,6 +25,17 @@ pub fn request_object_jti(client_id: &str, jti: &str) -> String {
     format!("request-object-jti:{}:{}", h(client_id), h(jti))
 }
 
+/// An accepted CIBA request ([`super::records::BackchannelGrant`]).
+pub fn backchannel_request(auth_req_id: &str) -> String {
+    format!("ciba:{}", h(auth_req_id))
+}
+
+/// Present while a CIBA request may not be polled yet: for its `interval` after the request and
+/// after each poll (CIBA §7.3).
+pub fn backchannel_poll(auth_req_id: &str) -> String {
+    format!("ciba-poll:{}", h(auth_req_id))
+}
+
 pub fn access_token(token: &str) -> String {
     format!("at:{}", h(token))
 }

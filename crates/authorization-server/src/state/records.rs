@@ -2,6 +2,7 @@
 //! the key's TTL. Replicas read each other's records, so these types are the format.
 
 use nv_token::{Audience, PhoneNumber};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{CodeChallenge, ScopeSet};
@@ -21,19 +22,41 @@ pub struct CodeGrant {
     pub expires_at: i64,
 }
 
-impl CodeGrant {
-    /// The stored form: the JSON record sealed under `code`.
-    pub fn seal(&self, code: &str) -> Result<Vec<u8>, String> {
+/// A record stored sealed under the secret it stands for (a code, an `auth_req_id`), filed
+/// under the secret's hash: a store dump shows neither the secret nor the number, and a record
+/// moved under another key does not open.
+pub trait SealedRecord: Serialize + DeserializeOwned {
+    /// The stored form: the JSON record sealed under `secret`.
+    fn seal(&self, secret: &str) -> Result<Vec<u8>, String> {
         let json = serde_json::to_vec(self).map_err(|e| e.to_string())?;
-        crate::sealed::seal(code, &json)
+        crate::sealed::seal(secret, &json)
     }
 
-    /// The record stored as `sealed`, if it was sealed under `code` and reads as a grant.
-    pub fn open(code: &str, sealed: &[u8]) -> Option<Self> {
-        let json = crate::sealed::open(code, sealed)?;
+    /// The record stored as `sealed`, if it was sealed under `secret` and reads as one.
+    fn open(secret: &str, sealed: &[u8]) -> Option<Self> {
+        let json = crate::sealed::open(secret, sealed)?;
         serde_json::from_slice(&json).ok()
     }
 }
+
+impl SealedRecord for CodeGrant {}
+
+/// An accepted CIBA authentication request, under [`super::keys::backchannel_request`] sealed
+/// under its `auth_req_id` until redeemed or expired. The subscriber is decided when the request
+/// is accepted (an operator token, a network address), so a poll finds it approved.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackchannelGrant {
+    pub client_id: String,
+    pub scope: ScopeSet,
+    pub phone_number: PhoneNumber,
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    /// Unix seconds; a poll after it is `expired_token`. The record outlives it a little, so
+    /// the client learns that rather than `invalid_grant`.
+    pub expires_at: i64,
+}
+
+impl SealedRecord for BackchannelGrant {}
 
 /// What a redeemed code issued, under [`super::keys::redeemed_code`] for the token's lifetime, so
 /// that a replay of the code can revoke it.

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod authorize;
+mod ciba;
 mod client_auth;
 mod discovery;
 mod errors;

@@ -4,7 +4,7 @@ use super::issue::{self, record_ttl, Grant, TokenResponse};
 use crate::clients::Client;
 use crate::error::OAuthError;
 use crate::protocol::{CodeVerifier, Params};
-use crate::state::records::{CodeGrant, Redemption};
+use crate::state::records::{CodeGrant, Redemption, SealedRecord};
 use crate::state::{keys, AppState};
 use actix_web::web;
 

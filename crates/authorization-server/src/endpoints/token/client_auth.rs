@@ -286,19 +286,25 @@ fn check_assertion_claims<'c>(
             "client_assertion iss and sub must both be the client_id",
         ));
     }
-    // One audience value, the issuer or the token endpoint (the CAMARA profile recommends the
-    // endpoint URL). An array that merely contains it would accept an assertion made for several
-    // servers, which any of them could replay here (the 2025 OpenID Foundation disclosure on
-    // private_key_jwt audiences).
-    let token_endpoint = state.token_endpoint();
+    // One audience value naming this server: the issuer, the token endpoint (the CAMARA profile
+    // recommends the endpoint URL) or, for CIBA, the backchannel authentication endpoint (CIBA
+    // Core §7.1 makes the server accept all three). An array that merely contains one would
+    // accept an assertion made for several servers, which any of them could replay here (the
+    // 2025 OpenID Foundation disclosure on private_key_jwt audiences).
+    let ours = [
+        state.issuer.clone(),
+        state.token_endpoint(),
+        state.endpoint("/bc-authorize"),
+    ];
     let aud_ok = match &c.aud {
-        Some(Audience::One(a)) => a == &state.issuer || a == &token_endpoint,
-        Some(Audience::Many(v)) => v.len() == 1 && (v[0] == state.issuer || v[0] == token_endpoint),
+        Some(Audience::One(a)) => ours.contains(a),
+        Some(Audience::Many(v)) => v.len() == 1 && ours.contains(&v[0]),
         None => false,
     };
     if !aud_ok {
         return Err(invalid(
-            "client_assertion aud must be one value: the issuer or the token endpoint",
+            "client_assertion aud must be one value: the issuer, the token endpoint or the \
+             backchannel authentication endpoint",
         ));
     }
     let exp = c

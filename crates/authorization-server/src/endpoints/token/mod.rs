@@ -2,6 +2,7 @@
 //! ending in the one token-issuing service ([`issue`]).
 
 mod authorization_code;
+mod ciba;
 pub mod client_auth;
 pub mod issue;
 
@@ -14,7 +15,7 @@ use crate::protocol::{GrantType, Params};
 use crate::state::AppState;
 
 /// The grants `/token` implements.
-pub const SUPPORTED: [GrantType; 1] = [GrantType::AuthorizationCode];
+pub const SUPPORTED: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::Ciba];
 
 pub async fn token(
     req: HttpRequest,
@@ -45,9 +46,8 @@ pub async fn token(
         GrantType::AuthorizationCode => {
             authorization_code::redeem(&state, &client, &params).await?
         }
-        GrantType::JwtBearer | GrantType::Ciba | GrantType::ClientCredentials => {
-            return Err(unsupported())
-        }
+        GrantType::Ciba => ciba::redeem(&state, &client, &params).await?,
+        GrantType::JwtBearer | GrantType::ClientCredentials => return Err(unsupported()),
     };
     Ok(HttpResponse::Ok()
         // RFC 6749 §5.1: token responses must not be cached.
@@ -59,6 +59,6 @@ pub async fn token(
 fn unsupported() -> OAuthError {
     OAuthError::new(
         ErrorCode::UnsupportedGrantType,
-        "only grant_type=authorization_code is supported",
+        "supported grant types: authorization_code, urn:openid:params:grant-type:ciba",
     )
 }
