@@ -3,8 +3,9 @@
 //! Steps: discovery; `/authorize` as the device (this machine is the subscriber in dev mode);
 //! `/token` with `private_key_jwt`; the ID token decoded and its signature checked against the
 //! JWKS; `/verify` with the right number (true), a wrong one (false) and the hashed form;
-//! `/device-phone-number`; and the refused reuse of a token (each token is single use, so every
-//! call gets a fresh token).
+//! `/device-phone-number`; the refused reuse of a token (each token is single use, so every
+//! call gets a fresh token); and the SIM-based flow: an operator token from the entitlement
+//! endpoint, a CIBA request with it, the poll, `/verify`.
 //!
 //! It is a tutorial and a smoke test: the end-to-end test suite runs [`run`] against real servers.
 
@@ -16,6 +17,8 @@ use nv_token::{PhoneNumber, SigningAlg, SigningKey, VerificationKeys};
 use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 pub const DEMO_SCOPE: &str =
     "openid dpv:FraudPreventionAndDetection number-verification:verify number-verification:device-phone-number:read";
@@ -58,6 +61,8 @@ pub struct DemoReport {
     pub device_phone_number: Option<String>,
     pub reuse_status: u16,
     pub reuse_code: String,
+    /// `/verify` with the token of the CIBA flow (operator token hint).
+    pub ciba_verified: Option<bool>,
 }
 
 struct Demo {
@@ -188,29 +193,13 @@ impl Demo {
         let code = param("code").ok_or("no code in the redirect")?;
 
         let token_endpoint = self.endpoint("token_endpoint")?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs() as i64;
-        let assertion = self
-            .key
-            .sign_json(
-                Some("JWT"),
-                &json!({
-                    "iss": self.config.client_id, "sub": self.config.client_id, "aud": token_endpoint,
-                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
-                }),
-            )
-            .map_err(|e| e.to_string())?;
+        let assertion = self.assertion(&token_endpoint)?;
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", redirect_uri.as_str()),
             ("code_verifier", verifier.as_str()),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
+            ("client_assertion_type", ASSERTION_TYPE),
             ("client_assertion", assertion.as_str()),
         ];
         say(format!(
@@ -233,6 +222,93 @@ impl Demo {
             return Err(format!("token refused: {body}"));
         }
         Ok((body, nonce))
+    }
+
+    /// A `private_key_jwt` client assertion for `audience` (RFC 7523 §3).
+    fn assertion(&self, audience: &str) -> Result<String, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs() as i64;
+        self.key
+            .sign_json(
+                Some("JWT"),
+                &json!({
+                    "iss": self.config.client_id, "sub": self.config.client_id, "aud": audience,
+                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
+                }),
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// POST `form` to `url`, printed; the status and the JSON answer.
+    async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), String> {
+        self.say(format!("> POST {url}  (application/x-www-form-urlencoded)"));
+        for (k, v) in form {
+            self.say(format!(">   {k}={}", abbreviate(v)));
+        }
+        let resp = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.map_err(|e| format!("POST {url}: {e}"))?;
+        self.say(format!("< {status}\n{}", pretty(&body)));
+        Ok((status, body))
+    }
+
+    /// The SIM-based flow: the device's app obtains an operator token, the backend sends it in
+    /// a CIBA request (authenticated with private_key_jwt) and polls for the tokens.
+    async fn ciba_token(&self) -> Result<String, String> {
+        let entitlement = format!("{}/entitlement/operator-token", self.config.issuer);
+        self.say("  (from the device: the entitlement service identifies it from the network)");
+        let (status, body) = self
+            .post_form(&entitlement, &[("client_id", &self.config.client_id)])
+            .await?;
+        let token = body["operator_token"]
+            .as_str()
+            .ok_or_else(|| format!("no operator token ({status}): {body}"))?;
+        let hint = format!("operatortoken:{token}");
+        let bc = self.endpoint("backchannel_authentication_endpoint")?;
+        self.say("  (from the relying party's backend, which may be on any network)");
+        let assertion = self.assertion(&bc)?;
+        let (status, body) = self
+            .post_form(
+                &bc,
+                &[
+                    ("scope", DEMO_SCOPE),
+                    ("login_hint", &hint),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await?;
+        let auth_req_id = body["auth_req_id"]
+            .as_str()
+            .ok_or_else(|| format!("backchannel request refused ({status}): {body}"))?;
+        let interval = body["interval"].as_u64().unwrap_or(5);
+        self.say(format!("  (waiting the interval: {interval} s)"));
+        tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+        let token_endpoint = self.endpoint("token_endpoint")?;
+        let assertion = self.assertion(&token_endpoint)?;
+        let (status, body) = self
+            .post_form(
+                &token_endpoint,
+                &[
+                    ("grant_type", "urn:openid:params:grant-type:ciba"),
+                    ("auth_req_id", auth_req_id),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the poll was refused ({status}): {body}"))
     }
 
     async fn call(
@@ -392,14 +468,27 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
         .await?;
     report.device_phone_number = body["devicePhoneNumber"].as_str().map(str::to_owned);
 
+    demo.step("10. SIM-based: an operator token, a CIBA request with it, the poll, /verify");
+    let token = demo.ciba_token().await?;
+    let (_, body) = demo
+        .call(
+            "POST",
+            "/number-verification/v2/verify",
+            &token,
+            Some(json!({"phoneNumber": config.phone_number})),
+        )
+        .await?;
+    report.ciba_verified = body["devicePhoneNumberVerified"].as_bool();
+
     demo.say(format!(
-        "\nSummary: verified={:?}, other number={:?}, hashed={:?}, device number={:?}, reuse refused with {} {}",
+        "\nSummary: verified={:?}, other number={:?}, hashed={:?}, device number={:?}, reuse refused with {} {}, SIM-based (CIBA) verified={:?}",
         report.verified_right_number,
         report.verified_wrong_number,
         report.verified_hashed,
         report.device_phone_number,
         report.reuse_status,
-        report.reuse_code
+        report.reuse_code,
+        report.ciba_verified
     ));
     Ok(report)
 }
