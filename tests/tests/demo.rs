@@ -22,5 +22,6 @@ async fn the_demo_verifies_the_device_number_and_sees_the_reuse_refused() {
     assert_eq!(report.reuse_status, 401);
     assert_eq!(report.reuse_code, "UNAUTHENTICATED");
     assert_eq!(report.ciba_verified, Some(true));
+    assert_eq!(report.jwt_bearer_verified, Some(true));
     assert!(!report.id_token_sub.is_empty() && !report.id_token_sub.contains("99012345678"));
 }

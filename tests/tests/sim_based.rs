@@ -66,3 +66,88 @@ async fn an_operator_token_through_ciba_verifies_the_number_at_the_api() {
     let again: Value = poll().await.unwrap().json().await.unwrap();
     assert_eq!(again["error"], "invalid_grant");
 }
+
+/// A JWT-bearer assertion signed with the demo client's key (`keys/demo-app.jwk`).
+fn assertion(stack: &end_to_end::Stack, iss: &str, sub: &str) -> String {
+    let jwk = josekit::jwk::Jwk::from_bytes(
+        std::fs::read(stack.keys_path().join("demo-app.jwk")).unwrap(),
+    )
+    .unwrap();
+    let key = nv_token::SigningKey::from_jwk(&jwk, None).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    key.sign_json(
+        Some("JWT"),
+        &json!({"iss": iss, "sub": sub, "aud": format!("{}/token", stack.issuer),
+            "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(), "scope": SCOPE}),
+    )
+    .unwrap()
+}
+
+async fn jwt_bearer_token(stack: &end_to_end::Stack, assertion: &str) -> String {
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/token", stack.as_url))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {body}"))
+        .to_owned()
+}
+
+async fn verify(stack: &end_to_end::Stack, token: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/number-verification/v2/verify", stack.api))
+        .bearer_auth(token)
+        .json(&json!({"phoneNumber": LOOPBACK_NUMBER}))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_operator_token_through_jwt_bearer_verifies_the_number_at_the_api() {
+    let stack = start(StackOptions::default()).await;
+    let issued: Value = reqwest::Client::new()
+        .post(format!("{}/entitlement/operator-token", stack.as_url))
+        .form(&[("client_id", "demo-app")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sub = format!(
+        "operatortoken:{}",
+        issued["operator_token"].as_str().unwrap()
+    );
+    let token = jwt_bearer_token(&stack, &assertion(&stack, "demo-app", &sub)).await;
+    assert_eq!(
+        verify(&stack, &token).await,
+        (200, json!({"devicePhoneNumberVerified": true}))
+    );
+}
+
+#[tokio::test]
+async fn a_number_a_trusted_client_asserted_is_not_network_authentication_at_the_api() {
+    let stack = start(StackOptions::default()).await;
+    let sub = format!("tel:{LOOPBACK_NUMBER}");
+    let token = jwt_bearer_token(&stack, &assertion(&stack, "demo-trusted-backend", &sub)).await;
+    let (status, body) = verify(&stack, &token).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["code"],
+        "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK"
+    );
+}

@@ -33,6 +33,9 @@ use crate::state::{AccessTokenPolicy, AppState, ClientJwtPolicy};
 pub const DEMO_CLIENT_ID: &str = "demo-app";
 /// Its private key for `private_key_jwt`, written to `keys/` for the demo relying party.
 pub const DEMO_CLIENT_KEY_FILE: &str = "demo-app.jwk";
+/// A second dev client, trusted to assert numbers in JWT-bearer assertions (`sub = tel:+…`);
+/// it signs with the demo client's key.
+pub const DEMO_TRUSTED_CLIENT_ID: &str = "demo-trusted-backend";
 pub const DEMO_PURPOSES: &[&str] = &[
     "dpv:FraudPreventionAndDetection",
     "dpv:IdentityVerification",
@@ -380,7 +383,7 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             .filter_map(|j| nv_token::keys::public_jwk(j).ok())
             .map(|j| serde_json::Value::Object(j.as_ref().clone()))
             .collect();
-        settings.clients.push(ClientSettings {
+        let demo = ClientSettings {
             id: DEMO_CLIENT_ID.into(),
             redirect_uris: vec![format!("{issuer}/demo/callback")],
             auth_methods: vec![
@@ -398,7 +401,18 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             // numbers (a JWT-bearer `sub` must be an operator token).
             grant_types: GrantType::ALL.to_vec(),
             trusted_number_assertion: false,
-        });
+        };
+        // The JWT-bearer path of a relying party the operator trusts to assert numbers
+        // (`sub = tel:+…`), signing with the demo key; its tokens carry `amr: rp_asserted`.
+        let trusted = ClientSettings {
+            id: DEMO_TRUSTED_CLIENT_ID.into(),
+            auth_methods: vec![AuthMethod::PrivateKeyJwt],
+            secret: None,
+            grant_types: vec![GrantType::JwtBearer],
+            trusted_number_assertion: true,
+            ..demo.clone()
+        };
+        settings.clients.extend([demo, trusted]);
     }
     if settings.network.static_table.is_empty() {
         for net in ["127.0.0.1/32", "::1/128"] {

@@ -4,8 +4,9 @@
 //! `/token` with `private_key_jwt`; the ID token decoded and its signature checked against the
 //! JWKS; `/verify` with the right number (true), a wrong one (false) and the hashed form;
 //! `/device-phone-number`; the refused reuse of a token (each token is single use, so every
-//! call gets a fresh token); and the SIM-based flow: an operator token from the entitlement
-//! endpoint, a CIBA request with it, the poll, `/verify`.
+//! call gets a fresh token); and the SIM-based flows: an operator token from the entitlement
+//! endpoint, presented in a CIBA request (then the poll) and as the `sub` of a JWT-bearer
+//! assertion, each token then sent to `/verify`.
 //!
 //! It is a tutorial and a smoke test: the end-to-end test suite runs [`run`] against real servers.
 
@@ -63,6 +64,8 @@ pub struct DemoReport {
     pub reuse_code: String,
     /// `/verify` with the token of the CIBA flow (operator token hint).
     pub ciba_verified: Option<bool>,
+    /// `/verify` with the token of the JWT-bearer flow (operator token as `sub`).
+    pub jwt_bearer_verified: Option<bool>,
 }
 
 struct Demo {
@@ -260,9 +263,9 @@ impl Demo {
         Ok((status, body))
     }
 
-    /// The SIM-based flow: the device's app obtains an operator token, the backend sends it in
-    /// a CIBA request (authenticated with private_key_jwt) and polls for the tokens.
-    async fn ciba_token(&self) -> Result<String, String> {
+    /// The device's app obtains an operator token from the entitlement service, which
+    /// identifies it from the network: `operatortoken:<token>`.
+    async fn operator_token(&self) -> Result<String, String> {
         let entitlement = format!("{}/entitlement/operator-token", self.config.issuer);
         self.say("  (from the device: the entitlement service identifies it from the network)");
         let (status, body) = self
@@ -271,7 +274,51 @@ impl Demo {
         let token = body["operator_token"]
             .as_str()
             .ok_or_else(|| format!("no operator token ({status}): {body}"))?;
-        let hint = format!("operatortoken:{token}");
+        Ok(format!("operatortoken:{token}"))
+    }
+
+    /// The SIM-based flow over JWT-bearer: the backend signs an assertion whose `sub` is the
+    /// operator token and whose `scope` claim says what it asks for; the assertion is also its
+    /// client authentication.
+    async fn jwt_bearer_token(&self) -> Result<String, String> {
+        let sub = self.operator_token().await?;
+        let token_endpoint = self.endpoint("token_endpoint")?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs() as i64;
+        let claims = json!({
+            "iss": self.config.client_id, "sub": sub, "aud": token_endpoint,
+            "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
+            "scope": DEMO_SCOPE,
+        });
+        self.say(format!(
+            "  (from the relying party's backend) assertion claims {}",
+            serde_json::to_string(&claims).unwrap_or_default()
+        ));
+        let assertion = self
+            .key
+            .sign_json(Some("JWT"), &claims)
+            .map_err(|e| e.to_string())?;
+        let (status, body) = self
+            .post_form(
+                &token_endpoint,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", &assertion),
+                ],
+            )
+            .await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the jwt-bearer grant was refused ({status}): {body}"))
+    }
+
+    /// The SIM-based flow over CIBA: the backend sends the operator token in a CIBA request
+    /// (authenticated with private_key_jwt) and polls for the tokens.
+    async fn ciba_token(&self) -> Result<String, String> {
+        let hint = self.operator_token().await?;
         let bc = self.endpoint("backchannel_authentication_endpoint")?;
         self.say("  (from the relying party's backend, which may be on any network)");
         let assertion = self.assertion(&bc)?;
@@ -480,15 +527,28 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
         .await?;
     report.ciba_verified = body["devicePhoneNumberVerified"].as_bool();
 
+    demo.step("11. SIM-based: an operator token as the sub of a JWT-bearer assertion, /verify");
+    let token = demo.jwt_bearer_token().await?;
+    let (_, body) = demo
+        .call(
+            "POST",
+            "/number-verification/v2/verify",
+            &token,
+            Some(json!({"phoneNumber": config.phone_number})),
+        )
+        .await?;
+    report.jwt_bearer_verified = body["devicePhoneNumberVerified"].as_bool();
+
     demo.say(format!(
-        "\nSummary: verified={:?}, other number={:?}, hashed={:?}, device number={:?}, reuse refused with {} {}, SIM-based (CIBA) verified={:?}",
+        "\nSummary: verified={:?}, other number={:?}, hashed={:?}, device number={:?}, reuse refused with {} {}, SIM-based verified: CIBA={:?}, JWT-bearer={:?}",
         report.verified_right_number,
         report.verified_wrong_number,
         report.verified_hashed,
         report.device_phone_number,
         report.reuse_status,
         report.reuse_code,
-        report.ciba_verified
+        report.ciba_verified,
+        report.jwt_bearer_verified
     ));
     Ok(report)
 }

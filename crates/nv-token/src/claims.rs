@@ -16,6 +16,9 @@ impl Amr {
     pub const SIM: &'static str = "sim";
     /// Playground mode: the `login_hint` number was taken as the identity (test numbers only).
     pub const PLAYGROUND: &'static str = "playground";
+    /// The relying party asserted the number (a JWT-bearer `sub = tel:…` from a client the
+    /// operator registered as trusted to): neither the network nor the SIM proved it.
+    pub const ASSERTED: &'static str = "rp_asserted";
 }
 
 /// `aud` may be one string or an array (RFC 7519 §4.1.3).

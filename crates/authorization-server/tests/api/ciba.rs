@@ -446,6 +446,10 @@ async fn discovery_lists_the_backchannel_endpoint_and_poll_mode() {
     assert_eq!(doc["backchannel_user_code_parameter_supported"], false);
     assert_eq!(
         doc["grant_types_supported"],
-        json!(["authorization_code", CIBA])
+        json!([
+            "authorization_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            CIBA
+        ])
     );
 }

@@ -170,7 +170,24 @@ impl Builder {
         );
         backend.secret = Some(Secret::new(SECRET));
         backend.grant_types = vec![GrantType::Ciba];
-        s.clients = vec![jwt, secret, basic_only, public, other_sector, backend];
+        // Trusted to assert numbers in JWT-bearer assertions; and one with keys but the code
+        // flow only.
+        let mut trusted = client("rp-trusted", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
+        trusted.keys = jwt.keys.clone();
+        trusted.grant_types = vec![GrantType::JwtBearer];
+        trusted.trusted_number_assertion = true;
+        let mut code_only = client("rp-code-only", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
+        code_only.keys = jwt.keys.clone();
+        s.clients = vec![
+            jwt,
+            secret,
+            basic_only,
+            public,
+            other_sector,
+            backend,
+            trusted,
+            code_only,
+        ];
         if let Some(uri) = &self.remote_client_jwks {
             let mut remote = client("rp-remote", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
             remote.keys = Some(ClientKeySource::JwksUri(uri.clone()));

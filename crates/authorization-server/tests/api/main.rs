@@ -8,6 +8,7 @@ mod ciba;
 mod client_auth;
 mod discovery;
 mod errors;
+mod jwt_bearer;
 mod keys;
 mod network;
 mod operator_tokens;

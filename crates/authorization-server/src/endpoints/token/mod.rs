@@ -5,6 +5,7 @@ mod authorization_code;
 mod ciba;
 pub mod client_auth;
 pub mod issue;
+mod jwt_bearer;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -15,7 +16,11 @@ use crate::protocol::{GrantType, Params};
 use crate::state::AppState;
 
 /// The grants `/token` implements.
-pub const SUPPORTED: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::Ciba];
+pub const SUPPORTED: [GrantType; 3] = [
+    GrantType::AuthorizationCode,
+    GrantType::JwtBearer,
+    GrantType::Ciba,
+];
 
 pub async fn token(
     req: HttpRequest,
@@ -29,11 +34,22 @@ pub async fn token(
             "parameter `{dup}` is included more than once"
         )));
     }
-    let client = client_auth::authenticate(&req, &state, &params).await?;
     let grant = match params.get("grant_type").map(str::parse::<GrantType>) {
         None => return Err(OAuthError::invalid_request("grant_type is missing")),
         Some(Ok(grant)) if SUPPORTED.contains(&grant) => grant,
         Some(_) => return Err(unsupported()),
+    };
+    // The JWT-bearer assertion is the client's authentication (RFC 7523 §3, the CAMARA
+    // profile); every other grant authenticates the client first.
+    let (client, assertion) = match grant {
+        GrantType::JwtBearer => {
+            let (client, verified) = jwt_bearer::authenticate(&req, &state, &params).await?;
+            (client, Some(verified))
+        }
+        _ => (
+            client_auth::authenticate(&req, &state, &params).await?,
+            None,
+        ),
     };
     // RFC 6749 §5.2: an authenticated client not authorized for this grant type.
     if !client.may_use(grant) {
@@ -42,12 +58,17 @@ pub async fn token(
             format!("the client is not registered for grant_type={grant}"),
         ));
     }
-    let response = match grant {
-        GrantType::AuthorizationCode => {
+    let response = match (grant, assertion) {
+        (GrantType::AuthorizationCode, _) => {
             authorization_code::redeem(&state, &client, &params).await?
         }
-        GrantType::Ciba => ciba::redeem(&state, &client, &params).await?,
-        GrantType::JwtBearer | GrantType::ClientCredentials => return Err(unsupported()),
+        (GrantType::Ciba, _) => ciba::redeem(&state, &client, &params).await?,
+        (GrantType::JwtBearer, Some(verified)) => {
+            jwt_bearer::redeem(&state, &client, verified).await?
+        }
+        (GrantType::JwtBearer, None) | (GrantType::ClientCredentials, _) => {
+            return Err(unsupported())
+        }
     };
     Ok(HttpResponse::Ok()
         // RFC 6749 §5.1: token responses must not be cached.
@@ -59,6 +80,7 @@ pub async fn token(
 fn unsupported() -> OAuthError {
     OAuthError::new(
         ErrorCode::UnsupportedGrantType,
-        "supported grant types: authorization_code, urn:openid:params:grant-type:ciba",
+        "supported grant types: authorization_code, urn:ietf:params:oauth:grant-type:jwt-bearer, \
+         urn:openid:params:grant-type:ciba",
     )
 }
