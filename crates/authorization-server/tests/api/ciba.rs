@@ -61,25 +61,10 @@ async fn poll(app: &TestApp, client: &str, auth_req_id: &str) -> reqwest::Respon
     app.token_form(&form).await
 }
 
-/// An operator token for rp-backend, proving the loopback subscriber.
-async fn operator_token(app: &TestApp, client_id: &str) -> String {
-    let body: Value = app
-        .http
-        .post(app.url("/entitlement/operator-token"))
-        .form(&[("client_id", client_id)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    format!("operatortoken:{}", body["operator_token"].as_str().unwrap())
-}
-
 #[tokio::test]
 async fn an_operator_token_is_a_subscriber_whose_tokens_the_first_poll_after_the_interval_gets() {
     let app = spawn().await;
-    let hint = operator_token(&app, "rp-backend").await;
+    let hint = app.operator_token_hint("rp-backend").await;
     let id = accepted(backend_request(&app, &[("login_hint", &hint)]).await).await;
     // Too soon: the interval runs from the request, and a slow_down adds 5 s to it.
     let (s, e, _) = TestApp::error_of(poll(&app, "rp-backend", &id).await).await;
@@ -107,12 +92,12 @@ async fn an_operator_token_is_a_subscriber_whose_tokens_the_first_poll_after_the
 #[tokio::test]
 async fn an_operator_token_works_once_and_only_for_its_client() {
     let app = spawn().await;
-    let hint = operator_token(&app, "rp-backend").await;
+    let hint = app.operator_token_hint("rp-backend").await;
     accepted(backend_request(&app, &[("login_hint", &hint)]).await).await;
     let (s, e, _) = TestApp::error_of(backend_request(&app, &[("login_hint", &hint)]).await).await;
     assert_eq!((s, e.as_str()), (400, "unknown_user_id"));
     // Issued for rp-jwt, presented by rp-backend.
-    let foreign = operator_token(&app, "rp-jwt").await;
+    let foreign = app.operator_token_hint("rp-jwt").await;
     let (s, e, _) =
         TestApp::error_of(backend_request(&app, &[("login_hint", &foreign)]).await).await;
     assert_eq!((s, e.as_str()), (400, "unknown_user_id"));

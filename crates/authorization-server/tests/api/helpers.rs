@@ -384,6 +384,22 @@ impl TestApp {
         self.rp_key.sign_json(Some("JWT"), claims).unwrap()
     }
 
+    /// An operator token for `client_id` from the device-facing entitlement endpoint (this
+    /// process is the loopback subscriber), as the hint `operatortoken:<token>`.
+    pub async fn operator_token_hint(&self, client_id: &str) -> String {
+        let body: Value = self
+            .http
+            .post(self.url("/entitlement/operator-token"))
+            .form(&[("client_id", client_id)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        format!("operatortoken:{}", body["operator_token"].as_str().unwrap())
+    }
+
     pub async fn token_form(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(self.url("/token"))

@@ -13,20 +13,6 @@ use crate::helpers::*;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
 
-async fn operator_token(app: &TestApp, client_id: &str) -> String {
-    let body: Value = app
-        .http
-        .post(app.url("/entitlement/operator-token"))
-        .form(&[("client_id", client_id)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    format!("operatortoken:{}", body["operator_token"].as_str().unwrap())
-}
-
 /// The claims of a valid assertion by `iss` for `sub`, with `over` replacing (or, `null`,
 /// removing) members.
 fn claims(app: &TestApp, iss: &str, sub: &str, over: Value) -> Value {
@@ -58,7 +44,7 @@ async fn grant(app: &TestApp, assertion: &str, extra: &[(&str, &str)]) -> reqwes
 #[tokio::test]
 async fn an_operator_token_in_the_assertion_gives_a_sim_token_for_its_subscriber_once() {
     let app = spawn().await;
-    let sub = operator_token(&app, "rp-jwt").await;
+    let sub = app.operator_token_hint("rp-jwt").await;
     let assertion = sign(&app, &claims(&app, "rp-jwt", &sub, json!({})));
     let resp = grant(&app, &assertion, &[]).await;
     assert_eq!(resp.status().as_u16(), 200);
@@ -88,7 +74,7 @@ async fn an_operator_token_in_the_assertion_gives_a_sim_token_for_its_subscriber
 #[tokio::test]
 async fn an_operator_token_of_another_client_or_unknown_is_invalid_grant() {
     let app = spawn().await;
-    let foreign = operator_token(&app, "rp-backend").await;
+    let foreign = app.operator_token_hint("rp-backend").await;
     for sub in [foreign.as_str(), "operatortoken:never-issued"] {
         let assertion = sign(&app, &claims(&app, "rp-jwt", sub, json!({})));
         let (s, e, _) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;
@@ -118,7 +104,7 @@ async fn only_a_trusted_client_may_assert_a_number_and_its_tokens_say_so() {
 #[tokio::test]
 async fn a_client_not_registered_for_the_grant_is_unauthorized() {
     let app = spawn().await;
-    let sub = operator_token(&app, "rp-jwt").await;
+    let sub = app.operator_token_hint("rp-jwt").await;
     let assertion = sign(&app, &claims(&app, "rp-code-only", &sub, json!({})));
     let (s, e, _) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;
     assert_eq!((s, e.as_str()), (400, "unauthorized_client"));
@@ -221,7 +207,7 @@ async fn the_request_must_carry_the_assertion_and_nothing_that_competes_with_it(
 #[tokio::test]
 async fn an_assertion_expires_with_the_clock() {
     let app = spawn().await;
-    let sub = operator_token(&app, "rp-jwt").await;
+    let sub = app.operator_token_hint("rp-jwt").await;
     let assertion = sign(&app, &claims(&app, "rp-jwt", &sub, json!({})));
     app.clock.advance(61 + 5);
     let (s, e, d) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;
@@ -232,7 +218,7 @@ async fn an_assertion_expires_with_the_clock() {
 #[tokio::test]
 async fn one_operator_token_in_many_concurrent_assertions_gives_exactly_one_token() {
     let app = spawn().await;
-    let sub = operator_token(&app, "rp-jwt").await;
+    let sub = app.operator_token_hint("rp-jwt").await;
     let assertions: Vec<String> = (0..16)
         .map(|_| sign(&app, &claims(&app, "rp-jwt", &sub, json!({}))))
         .collect();
