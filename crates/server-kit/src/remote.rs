@@ -222,21 +222,47 @@ pub async fn get_json(
     if !response.status().is_success() {
         return Err(fail(format!("HTTP {}", response.status())));
     }
-    let too_large = || fail(format!("the document exceeds {max_bytes} bytes"));
+    let body = read_capped(&mut response, max_bytes)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&body).map_err(|_| fail("not JSON".into()))
+}
+
+/// Why [`read_capped`] gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum CappedBodyError {
+    #[error("the body exceeds {0} bytes")]
+    TooLarge(usize),
+    /// The transfer failed; the message leaves the URL out.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// The whole body of `response`, at most `max_bytes`: refused unread when `Content-Length`
+/// says it is larger, and as soon as the chunks received pass the bound otherwise, so a peer
+/// that streams without end costs at most `max_bytes` of memory.
+pub async fn read_capped(
+    response: &mut reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, CappedBodyError> {
     if response
         .content_length()
         .is_some_and(|n| n > max_bytes as u64)
     {
-        return Err(too_large());
+        return Err(CappedBodyError::TooLarge(max_bytes));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| fail(e.to_string()))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CappedBodyError::Transport(e.without_url().to_string()))?
+    {
         if body.len() + chunk.len() > max_bytes {
-            return Err(too_large());
+            return Err(CappedBodyError::TooLarge(max_bytes));
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|_| fail("not JSON".into()))
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -86,24 +86,9 @@ impl ExternalEntitlement {
             }
             other => return Err(unavailable(format!("HTTP {other}"))),
         }
-        let too_large = || unavailable(format!("the answer exceeds {MAX_BODY_BYTES} bytes"));
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = server_kit::remote::read_capped(&mut response, MAX_BODY_BYTES)
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| unavailable(format!("the answer: {e}")))?;
         // serde's message could quote the body (a number): only say that it did not parse.
         let answer: Answer = serde_json::from_slice(&body)
             .map_err(|_| unavailable("the answer is not the contract's JSON".into()))?;
