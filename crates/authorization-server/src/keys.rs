@@ -6,6 +6,7 @@ use std::path::Path;
 use josekit::jwk::Jwk;
 use nv_token::{SigningAlg, SigningKey, SigningKeys};
 use rand::RngCore;
+use server_kit::key_files;
 
 use crate::config::{Mode, Secret, Settings};
 
@@ -20,31 +21,16 @@ pub enum KeyFileError {
     MissingInProduction { path: String },
 }
 
-pub use nv_token::keys::write_private;
-
 /// Read a JWK file, or every key of a JWKS file.
 pub fn read_jwks_file(path: &Path) -> Result<Vec<Jwk>, KeyFileError> {
-    let unreadable = |reason: String| KeyFileError::Unreadable {
+    key_files::read_jwks(path).map_err(|e| unreadable(path, e))
+}
+
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> KeyFileError {
+    KeyFileError::Unreadable {
         path: path.display().to_string(),
-        reason,
-    };
-    let bytes = fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| unreadable(format!("not JSON: {e}")))?;
-    let objects: Vec<serde_json::Map<String, serde_json::Value>> = match value {
-        serde_json::Value::Object(o) if o.contains_key("keys") => o["keys"]
-            .as_array()
-            .ok_or_else(|| unreadable("`keys` is not an array".into()))?
-            .iter()
-            .filter_map(|k| k.as_object().cloned())
-            .collect(),
-        serde_json::Value::Object(o) => vec![o],
-        _ => return Err(unreadable("neither a JWK nor a JWKS".into())),
-    };
-    objects
-        .into_iter()
-        .map(|o| Jwk::from_map(o).map_err(|e| unreadable(e.to_string())))
-        .collect()
+        reason: e.to_string(),
+    }
 }
 
 /// Load the signing keys named in the settings, generating missing ones in dev mode.
@@ -76,21 +62,13 @@ pub fn load_signing_keys(settings: &Settings) -> Result<SigningKeys, KeyFileErro
     })
 }
 
-/// Generate a private signing JWK into `path` (mode 0600).
+/// Generate a private signing JWK into `path` (mode 0600); if another replica generated one
+/// there first, theirs.
 pub fn generate_key_file(path: &Path, alg: SigningAlg) -> Result<Jwk, KeyFileError> {
-    let fail = |reason: String| KeyFileError::Unreadable {
-        path: path.display().to_string(),
-        reason,
-    };
-    let jwk = alg.generate().map_err(|e| fail(e.to_string()))?;
-    if write_private(path, jwk.to_string().as_bytes()).map_err(|e| fail(e.to_string()))? {
-        return Ok(jwk);
-    }
-    // Another replica generated it first: use theirs.
-    read_jwks_file(path)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| fail("empty key file".into()))
+    let jwk = alg.generate().map_err(|e| unreadable(path, e))?;
+    Ok(key_files::create_private_jwk(path, jwk)
+        .map_err(|e| unreadable(path, e))?
+        .jwk)
 }
 
 /// The pairwise-subject salt: configured, or in dev mode kept in `keys/pairwise-salt`.
@@ -110,12 +88,8 @@ pub fn pairwise_salt(settings: &Settings) -> Result<Secret, KeyFileError> {
     if !path.exists() {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        write_private(&path, hex::encode(bytes).as_bytes()).map_err(|e| {
-            KeyFileError::Unreadable {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }
-        })?;
+        key_files::write_private(&path, hex::encode(bytes).as_bytes())
+            .map_err(|e| unreadable(&path, e))?;
         tracing::warn!(key.path = %path.display(), "dev mode: generated the pairwise subject salt");
     }
     let salt = fs::read_to_string(&path).map_err(|e| KeyFileError::Unreadable {

@@ -24,7 +24,6 @@ use crate::network::{
     ChainResolver, Identification, IdentityResolver, Playground, SessionResolver, StaticTable,
 };
 use crate::operator_token::OperatorTokens;
-use crate::protocol::scope::API_SCOPES;
 use crate::protocol::GrantType;
 use crate::recipient::RecipientKey;
 use crate::state::{AccessTokenPolicy, AppState, ClientJwtPolicy};
@@ -393,7 +392,9 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             ],
             secret: Some(settings.dev.demo_client_secret.clone()),
             keys: Some(ClientKeySource::Jwks(serde_json::json!({ "keys": public }))),
-            scopes: API_SCOPES.iter().map(|s| s.to_string()).collect(),
+            scopes: nv_token::ApiScope::ALL
+                .map(|s| s.name().to_owned())
+                .to_vec(),
             purposes: DEMO_PURPOSES.iter().map(|s| s.to_string()).collect(),
             sector_identifier: None,
             id_token_signed_response_alg: None,

@@ -354,7 +354,7 @@ pub fn measure(profile: Profile, cores: usize) -> Result<Bound, String> {
         nbf: None,
         exp: now + 300,
         jti: uuid::Uuid::new_v4().to_string(),
-        amr: vec![Amr::NETWORK.into()],
+        amr: vec![Amr::Network],
         auth_time: now,
         phone_number: "+99012345678".parse().expect("valid"),
     };

@@ -228,7 +228,7 @@ pub struct TokenSettings {
     pub leeway_seconds: i64,
     /// `amr` values that prove a network- or SIM-based authentication (CAMARA NV 2.1.0: "This
     /// must be done via mobile network authentication").
-    pub accepted_amr: Vec<String>,
+    pub accepted_amr: Vec<Amr>,
     /// Also accept `amr: playground` (the login-hint identity of the playground). Defaults to
     /// true in dev mode and false in production.
     pub accept_playground: Option<bool>,
@@ -240,7 +240,7 @@ impl Default for TokenSettings {
     fn default() -> Self {
         Self {
             leeway_seconds: 30,
-            accepted_amr: vec![Amr::NETWORK.into(), Amr::SIM.into()],
+            accepted_amr: vec![Amr::Network, Amr::Sim],
             accept_playground: None,
             signing_algorithms: SigningAlg::ALL.to_vec(),
         }
@@ -354,10 +354,10 @@ impl Settings {
     }
 
     /// The `amr` values accepted, playground included when enabled.
-    pub fn accepted_amr(&self) -> Vec<String> {
+    pub fn accepted_amr(&self) -> Vec<Amr> {
         let mut amr = self.tokens.accepted_amr.clone();
-        if self.accepts_playground() && !amr.iter().any(|a| a == Amr::PLAYGROUND) {
-            amr.push(Amr::PLAYGROUND.into());
+        if self.accepts_playground() && !amr.contains(&Amr::Playground) {
+            amr.push(Amr::Playground);
         }
         amr
     }

@@ -36,8 +36,6 @@ pub enum TokenRejection {
     NotBearer,
     #[error("{0}")]
     Invalid(nv_token::OpenError),
-    #[error("the token has no usable jti, so it cannot be single-use")]
-    NoJti,
     #[error("the token was already used (single use)")]
     AlreadyUsed,
 }
@@ -97,7 +95,7 @@ pub enum ApiError {
     PermissionDenied { required: &'static str },
     /// 403: `amr` is not a network- or SIM-based method.
     #[error("token amr {amr:?} is not a mobile-network authentication")]
-    NotAuthenticatedByMobileNetwork { amr: Vec<String> },
+    NotAuthenticatedByMobileNetwork { amr: Vec<nv_token::Amr> },
     /// The token is genuine but names no phone number (0.3.1/1.0.0 `INVALID_TOKEN_CONTEXT`).
     #[error("token carries no usable phone_number")]
     InvalidTokenContext(ApiVersion),

@@ -5,7 +5,8 @@
 //!    echo `token_type` verbatim, and some send `bearer`) → else 401 `UNAUTHENTICATED`;
 //! 2. JWE decrypted with one of this server's keys, only with the configured `alg`/`enc`;
 //! 3. inner JWS verified with the authorization server's keys (refetched on an unknown `kid`),
-//!    `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`/`iat` with the leeway → else 401;
+//!    `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`/`iat` with the leeway, a `jti` → else 401
+//!    (2 and 3 are `nv_token::opener::Opener::open`);
 //! 4. the operation's scope (any of `Op::SCOPES`) → else 403 `PERMISSION_DENIED`;
 //! 5. `amr` is network- or SIM-based (CAMARA NV: "This must be done via mobile network
 //!    authentication") → else 403 `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`.
@@ -22,17 +23,15 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use nv_store::{Clock, Store};
-use nv_token::PhoneNumber;
+use nv_store::Store;
+use nv_token::{ApiScope, Opened, PhoneNumber};
 
 use crate::error::{ApiError, ApiVersion, TokenRejection};
 use crate::state::AppState;
-use crate::token::OpenedToken;
 
 /// Longest bearer token considered (ours are ≈ 1.5 KB); anything longer is refused unread.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -41,23 +40,25 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 pub trait Operation: 'static {
     const API: ApiVersion;
     /// Any one of these is enough; the first is the one named in a 403.
-    const SCOPES: &'static [&'static str];
+    const SCOPES: &'static [ApiScope];
 }
 
 /// A token that passed every check but single use. See the module documentation.
 pub struct VerifiedAccessToken<Op: Operation> {
-    claims: OpenedToken,
+    token: Opened,
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    leeway: i64,
     _op: PhantomData<Op>,
 }
 
 impl<Op: Operation> std::fmt::Debug for VerifiedAccessToken<Op> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phone_number = match &self.token {
+            Opened::Complete(claims, _) => Some(&claims.phone_number),
+            Opened::WithoutPhoneNumber(_) => None,
+        };
         f.debug_struct("VerifiedAccessToken")
-            .field("client_id", &self.claims.client_id)
-            .field("phone_number", &self.claims.phone_number)
+            .field("client_id", &self.token.client_id())
+            .field("phone_number", &phone_number)
             .finish_non_exhaustive()
     }
 }
@@ -70,32 +71,26 @@ pub struct Subscriber {
 }
 
 impl<Op: Operation> VerifiedAccessToken<Op> {
-    /// Mark the token used (`at-used:{jti}` set-if-absent until it expires) and hand out the
-    /// subscriber. A second use is 401; a store failure is 503, never an acceptance. A token
-    /// that names no phone number is refused here (version-specific "token context" error),
-    /// without being marked: it can never answer anything.
+    /// Mark the token used (`at-used:{jti}` set-if-absent for as long as it could still be
+    /// accepted: its replay mark) and hand out the subscriber. A second use is 401; a store
+    /// failure is 503, never an acceptance. A token that names no phone number is refused here
+    /// (version-specific "token context" error), without being marked: it can never answer
+    /// anything.
     pub async fn consume(self) -> Result<Subscriber, ApiError> {
-        let Some(phone_number) = self.claims.phone_number else {
+        let Opened::Complete(claims, mark) = self.token else {
             return Err(ApiError::InvalidTokenContext(Op::API));
         };
-        let now = self.clock.now();
-        // Keep the mark as long as the token could still be accepted (exp + leeway).
-        let ttl = (self.claims.exp + self.leeway - now).max(1) as u64;
-        let key = nv_token::spent_token_key(&self.claims.jti);
-        match self
-            .store
-            .put_if_absent(&key, b"1", Duration::from_secs(ttl))
-            .await
-        {
+        let key = nv_token::spent_token_key(mark.jti());
+        match self.store.put_if_absent(&key, b"1", mark.ttl()).await {
             Ok(true) => {
                 tracing::info!(
-                    client_id = %self.claims.client_id,
-                    subscriber = %phone_number.masked(),
+                    client_id = %claims.client_id,
+                    subscriber = %claims.phone_number.masked(),
                     "access token consumed"
                 );
                 Ok(Subscriber {
-                    phone_number,
-                    client_id: self.claims.client_id,
+                    phone_number: claims.phone_number,
+                    client_id: claims.client_id,
                 })
             }
             Ok(false) => Err(ApiError::Unauthenticated(TokenRejection::AlreadyUsed)),
@@ -167,24 +162,19 @@ impl<Op: Operation> FromRequest for VerifiedAccessToken<Op> {
             let state =
                 state.ok_or_else(|| ApiError::Internal("AppState not registered".into()))?;
             let token = token.map_err(ApiError::Unauthenticated)?;
-            let claims = state.verifier.open(token).await?;
-            if claims.jti.is_empty() {
-                return Err(ApiError::Unauthenticated(TokenRejection::NoJti));
-            }
-            let required = Op::SCOPES.first().copied().unwrap_or_default();
-            if !Op::SCOPES.iter().any(|s| claims.has_scope(s)) {
+            let token = state.verifier.open(token).await?;
+            if !Op::SCOPES.iter().any(|s| token.has_scope(*s)) {
+                let required = Op::SCOPES.first().map_or("", |s| s.name());
                 return Err(ApiError::PermissionDenied { required });
             }
-            if !claims.has_amr(&state.verifier.policy.accepted_amr) {
+            if !token.has_amr(&state.verifier.accepted_amr) {
                 return Err(ApiError::NotAuthenticatedByMobileNetwork {
-                    amr: claims.amr.clone(),
+                    amr: token.amr().to_vec(),
                 });
             }
             Ok(VerifiedAccessToken {
-                claims,
+                token,
                 store: state.store.clone(),
-                clock: state.clock.clone(),
-                leeway: state.verifier.policy.leeway,
                 _op: PhantomData,
             })
         })

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nv_store::Clock;
+use nv_token::opener::{IssuerKeys, KeysUnavailable};
 use nv_token::VerificationKeys;
 use server_kit::remote::{get_json, CachePolicy, RemoteDocument, Source};
 use url::Url;
@@ -27,11 +28,6 @@ const MAX_STALE_SECONDS: i64 = 24 * 3600;
 
 /// Largest discovery document or JWKS accepted, in bytes.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
-
-/// The keys could not be obtained; the message is for the log.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("authorization server keys unavailable: {0}")]
-pub struct KeysUnavailable(pub String);
 
 #[derive(Debug, Clone)]
 enum Location {
@@ -47,20 +43,21 @@ struct AsKeys {
     discovered: tokio::sync::Mutex<Option<Url>>,
 }
 
-pub struct IssuerKeys {
+/// The authorization server's keys, cached: what [`nv_token::opener::Opener`] verifies with.
+pub struct IssuerKeyCache {
     location: Location,
     keys: RemoteDocument<VerificationKeys>,
 }
 
-impl std::fmt::Debug for IssuerKeys {
+impl std::fmt::Debug for IssuerKeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuerKeys")
+        f.debug_struct("IssuerKeyCache")
             .field("source", &self.location)
             .finish()
     }
 }
 
-impl IssuerKeys {
+impl IssuerKeyCache {
     pub fn new(
         settings: &AuthorizationServerSettings,
         clock: Arc<dyn Clock>,
@@ -100,16 +97,19 @@ impl IssuerKeys {
             keys: RemoteDocument::new(Box::new(source), policy, clock),
         })
     }
+}
 
+#[async_trait]
+impl IssuerKeys for IssuerKeyCache {
     /// The cached keys if they are younger than `jwks_max_age_seconds`; never fetches (the hot
-    /// path uses it to verify in the same blocking job that decrypts).
-    pub fn fresh_cached(&self) -> Option<Arc<VerificationKeys>> {
+    /// path uses it to verify in the same crypto job that decrypts).
+    fn fresh(&self) -> Option<Arc<VerificationKeys>> {
         self.keys.fresh()
     }
 
     /// The current keys: cached, or fetched when none are cached or the cache is older than
     /// `jwks_max_age_seconds` (a stale set is still used if that refetch fails).
-    pub async fn current(&self) -> Result<Arc<VerificationKeys>, KeysUnavailable> {
+    async fn current(&self) -> Result<Arc<VerificationKeys>, KeysUnavailable> {
         self.keys
             .get()
             .await
@@ -119,7 +119,7 @@ impl IssuerKeys {
     /// A token names `kid`, which the cached set lacks: refetch unless that happened less than
     /// `jwks_refresh_min_interval_seconds` ago. `Ok(None)` when rate-limited; the refetched set
     /// may still lack `kid`, which the signature check then reports.
-    pub async fn refresh_for_unknown_kid(
+    async fn refresh_for_unknown_kid(
         &self,
         kid: &str,
     ) -> Result<Option<Arc<VerificationKeys>>, KeysUnavailable> {

@@ -6,11 +6,11 @@
 //! authorization server's convenience; in production a missing key is a start-up error.
 
 use std::fs;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use josekit::jwk::Jwk;
 use nv_token::{DecryptionKeys, EncryptionAlg};
+use server_kit::key_files::{self, KeyFileError};
 
 use crate::config::{Mode, Settings};
 
@@ -84,62 +84,48 @@ pub fn load_decryption_keys(settings: &Settings) -> Result<LoadedKeys, KeyLoadEr
 
 /// `Ok(None)` when the file does not exist.
 fn read_jwk(path: &Path) -> Result<Option<Jwk>, KeyLoadError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(KeyLoadError::Io {
-                path: path.to_owned(),
+    key_files::read_private_jwk(path).map_err(|e| load_error(path, e))
+}
+
+fn load_error(path: &Path, e: KeyFileError) -> KeyLoadError {
+    let path = path.to_owned();
+    let message = match e {
+        KeyFileError::Io(e) => {
+            return KeyLoadError::Io {
+                path,
                 message: e.to_string(),
-            })
+            }
         }
+        KeyFileError::PublicKey => {
+            "this is a public key; a decryption key must be the private JWK".into()
+        }
+        KeyFileError::NotJson(_)
+        | KeyFileError::KeysNotAnArray
+        | KeyFileError::NotAJwk
+        | KeyFileError::InvalidJwk(_) => "not a JSON Web Key (RFC 7517) file".into(),
     };
-    let jwk = Jwk::from_bytes(&bytes).map_err(|_| KeyLoadError::Invalid {
-        path: path.to_owned(),
-        message: "not a JSON Web Key (RFC 7517) file".into(),
-    })?;
-    if jwk.parameter("d").is_none() && jwk.key_type() != "oct" {
-        return Err(KeyLoadError::Invalid {
-            path: path.to_owned(),
-            message: "this is a public key; a decryption key must be the private JWK".into(),
-        });
-    }
-    Ok(Some(jwk))
+    KeyLoadError::Invalid { path, message }
 }
 
 /// Generate a private decryption JWK into `path` (mode 0600); dev start-up and `generate-key`.
+/// Written whole then linked into place: two replicas starting together on a shared keys
+/// directory never overwrite each other, nor read a half-written key; the later one uses the
+/// key the first wrote.
 pub fn generate(path: &Path, alg: EncryptionAlg) -> Result<Jwk, KeyLoadError> {
-    let io = |e: std::io::Error| KeyLoadError::Io {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(io)?;
-    }
     let jwk = alg.generate().map_err(|e| KeyLoadError::Invalid {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    let json = serde_json::to_vec_pretty(jwk.as_ref()).map_err(|e| KeyLoadError::Invalid {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    // Written whole then linked into place: two replicas starting together on a shared keys
-    // directory never overwrite each other, nor read a half-written key.
-    if nv_token::keys::write_private(path, &json).map_err(io)? {
+    let created = key_files::create_private_jwk(path, jwk).map_err(|e| load_error(path, e))?;
+    if created.generated {
         tracing::warn!(
             key.path = %path.display(),
             key.alg = alg.name(),
-            key.kid = jwk.key_id().unwrap_or(""),
+            key.kid = created.jwk.key_id().unwrap_or(""),
             "generated a new decryption key"
         );
-        Ok(jwk)
-    } else {
-        // Someone else created it in the meantime: use theirs.
-        read_jwk(path)?.ok_or_else(|| KeyLoadError::Missing {
-            path: path.to_owned(),
-        })
     }
+    Ok(created.jwk)
 }
 
 fn write_public_jwks(dir: &Path, jwks: &serde_json::Value) {

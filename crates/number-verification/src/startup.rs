@@ -9,16 +9,17 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use nv_store::{connect_store, Clock, Store, SystemClock};
 use nv_token::dispatch::CryptoRunner;
+use nv_token::opener::{Opener, TokenPolicy};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Mode, Settings};
 use crate::correlator::correlate;
-use crate::issuer_keys::IssuerKeys;
+use crate::issuer_keys::IssuerKeyCache;
 use crate::keys::{load_decryption_keys, KeyLoadError};
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry::RootSpan;
-use crate::token::{TokenPolicy, TokenVerifier};
+use crate::token::TokenVerifier;
 
 /// Why the server could not start. Every message says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +74,7 @@ impl Application {
             );
         }
         let keys = load_decryption_keys(&settings)?;
-        let issuer_keys = IssuerKeys::new(&settings.authorization_server, deps.clock.clone())
+        let issuer_keys = IssuerKeyCache::new(&settings.authorization_server, deps.clock.clone())
             .map_err(|e| StartupError::HttpClient(e.to_string()))?;
         let policy = TokenPolicy {
             issuer: settings.authorization_server.issuer.clone(),
@@ -82,15 +83,17 @@ impl Application {
             content: settings.keys.content_encryption.clone(),
             signing: settings.tokens.signing_algorithms.clone(),
             leeway: settings.tokens.leeway_seconds,
-            accepted_amr: settings.accepted_amr(),
         };
         let state = web::Data::new(AppState {
             verifier: TokenVerifier {
-                decryption: Arc::new(keys.decryption),
-                issuer_keys: Arc::new(issuer_keys),
-                policy: Arc::new(policy),
+                opener: Opener {
+                    decryption: Arc::new(keys.decryption),
+                    issuer_keys: Arc::new(issuer_keys),
+                    policy: Arc::new(policy),
+                    crypto: CryptoRunner::new(settings.server.crypto, settings.server.workers),
+                },
+                accepted_amr: settings.accepted_amr(),
                 clock: deps.clock.clone(),
-                crypto: CryptoRunner::new(settings.server.crypto, settings.server.workers),
             },
             store: deps.store,
             clock: deps.clock,
@@ -104,7 +107,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
 
-        let crypto = state.verifier.crypto.dispatch();
+        let crypto = state.verifier.opener.crypto.dispatch();
         let prefix = settings.server.path_prefix.clone();
         let max_body = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {

@@ -37,7 +37,7 @@ fn claims() -> AccessTokenClaims {
         nbf: None,
         exp: NOW + 300,
         jti: "7b0f9c51-3c0e-4bb8-9d1e-0a3f4a7f7c11".into(),
-        amr: vec![Amr::NETWORK.into()],
+        amr: vec![Amr::Network],
         auth_time: NOW,
         phone_number: "+99012345678".parse().expect("valid"),
     }

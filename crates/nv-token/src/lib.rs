@@ -1,18 +1,29 @@
 //! The token contract shared by the authorization server and the Number Verification API.
 //!
 //! - [`PhoneNumber`] / [`HashedPhoneNumber`]: the E.164 MSISDN and its SHA-256 hex form.
-//! - [`AccessTokenClaims`]: the RFC 9068 claims plus `phone_number`, `amr`, `auth_time`.
+//! - [`AccessTokenClaims`]: the RFC 9068 claims plus `phone_number`, `amr` ([`Amr`]),
+//!   `auth_time`; [`ApiScope`]: the Number Verification scopes of every API version.
 //! - [`keys`]: signing, verification, encryption and decryption key sets with stable `kid`s
 //!   (RFC 7638 thumbprints) and JWKS export.
+//! - [`jwt`]: the one check of registered claims (issuer, audience, times with checked
+//!   arithmetic, `jti`) under a per-use [`jwt::ClaimPolicy`], and the replay mark it returns.
 //! - [`seal`] / [`open`]: sign-then-encrypt and decrypt-then-verify with strict algorithm
-//!   allow-lists. Everything here is pure: the caller passes the current time.
+//!   allow-lists, into [`Opened`]. Everything here is pure and does no I/O: the caller passes
+//!   the current time and the keys.
+//! - `opener` (feature `runtime`): [`opener::Opener`], what the resource server opens tokens
+//!   with — crypto inline or on the blocking pool, the issuer's keys refreshed through
+//!   [`opener::IssuerKeys`] on an unknown `kid`.
 //! - [`operations`]: which of them each request of a flow pays for (benchmarks and loadgen).
 
 pub mod claims;
 pub mod dispatch;
+pub mod jwt;
 pub mod keys;
+#[cfg(feature = "runtime")]
+pub mod opener;
 pub mod operations;
 pub mod phone;
+pub mod scope;
 pub mod seal;
 
 pub use claims::{spent_token_key, AccessTokenClaims, Amr, Audience};
@@ -22,7 +33,8 @@ pub use keys::{
     SigningKey, SigningKeys, VerificationKeys,
 };
 pub use phone::{HashedPhoneNumber, PhoneNumber, PhoneNumberError};
-pub use seal::{open, seal, JweSegment, OpenError, OpenPolicy, SealError};
+pub use scope::ApiScope;
+pub use seal::{open, seal, JweSegment, OpenError, OpenPolicy, Opened, SealError, TokenContext};
 
 /// A random (version 4) UUID for identifiers that must be unique but are not secrets: token
 /// `jti`s, request and correlation ids. From the thread-local CSPRNG (reseeded from the OS),

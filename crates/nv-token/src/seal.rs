@@ -2,17 +2,24 @@
 //!
 //! The result is a nested JWT (RFC 7519 §5.2, RFC 9068): a JWS with `typ: at+jwt` inside a JWE
 //! with `cty: JWT`. Only the resource server can read the MSISDN; only the authorization server
-//! could have written it.
+//! could have written it. Opening checks the claims with [`crate::jwt::check`] and tells a
+//! complete token from a genuine one without a usable phone number ([`Opened`]); the resource
+//! server calls it through [`crate::opener::Opener`], which also refreshes the issuer's keys.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwe::{self, JweHeader};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::claims;
+use crate::jwt::{
+    self, AudienceRule, Claim, ClaimError, ClaimPolicy, Registered, ReplayMark, TimeError,
+};
 use crate::keys::{peek_jws_header, VerifyError};
 use crate::{
-    AccessTokenClaims, ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey, SigningAlg,
-    SigningKey, VerificationKeys,
+    AccessTokenClaims, Amr, ApiScope, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg,
+    EncryptionKey, PhoneNumber, SigningAlg, SigningKey, VerificationKeys,
 };
 
 /// The `typ` of the inner JWS (RFC 9068 §2.1).
@@ -220,12 +227,119 @@ pub fn decrypt(
     String::from_utf8(payload).map_err(|_| OpenError::NotNested)
 }
 
-/// Verify the inner JWS and check the claims against the policy.
+/// A genuine access token for this resource server: signed by the authorization server, for
+/// this audience, within its validity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// Every claim is there. The mark is what the resource server records, set-if-absent,
+    /// before it answers (single use, docs/decisions/0003).
+    Complete(AccessTokenClaims, ReplayMark),
+    /// Genuine and valid, but without a usable `phone_number`: the API versions answer their
+    /// "token context" error. Such a token answers nothing, so it has no mark to record.
+    WithoutPhoneNumber(TokenContext),
+}
+
+/// The claims of a genuine access token whose `phone_number` is missing or malformed: every
+/// other claim the resource server needs (RFC 9068 §2.2, lenient on the ones it can do
+/// without).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenContext {
+    pub iss: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub nbf: Option<i64>,
+    pub iat: Option<i64>,
+    pub jti: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub amr: Vec<Amr>,
+}
+
+impl TokenContext {
+    fn registered(&self) -> Registered<'_> {
+        Registered {
+            iss: Some(&self.iss),
+            aud: Some(&self.aud),
+            exp: Some(self.exp),
+            nbf: self.nbf,
+            iat: self.iat,
+            jti: Some(&self.jti),
+        }
+    }
+}
+
+impl Opened {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Opened::Complete(c, _) => &c.client_id,
+            Opened::WithoutPhoneNumber(c) => &c.client_id,
+        }
+    }
+
+    pub fn amr(&self) -> &[Amr] {
+        match self {
+            Opened::Complete(c, _) => &c.amr,
+            Opened::WithoutPhoneNumber(c) => &c.amr,
+        }
+    }
+
+    pub fn has_scope(&self, wanted: ApiScope) -> bool {
+        match self {
+            Opened::Complete(c, _) => claims::has_scope(&c.scope, wanted),
+            Opened::WithoutPhoneNumber(c) => claims::has_scope(&c.scope, wanted),
+        }
+    }
+
+    pub fn has_amr(&self, accepted: &[Amr]) -> bool {
+        claims::has_amr(self.amr(), accepted)
+    }
+}
+
+impl OpenPolicy<'_> {
+    /// What the claims of an access token must satisfy (RFC 9068 §4): the issuer, this audience
+    /// among those of `aud`, the validity window with the leeway; the lifetime is the issuer's
+    /// to choose. A `jti` is required: without one the token cannot be single use.
+    pub fn claims(&self) -> ClaimPolicy<'_> {
+        ClaimPolicy {
+            issuer: Some(self.issuer),
+            audience: AudienceRule::Contains(std::slice::from_ref(&self.audience)),
+            max_lifetime: None,
+            leeway: self.leeway,
+            require_jti: true,
+            require_iat: false,
+            require_nbf: false,
+            now: self.now,
+        }
+    }
+}
+
+/// What a claim check that failed means for an access token.
+impl From<ClaimError> for OpenError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::WrongIssuer(iss) => OpenError::WrongIssuer(iss.unwrap_or_default()),
+            ClaimError::WrongAudience => OpenError::WrongAudience,
+            ClaimError::Time(TimeError::Expired) => OpenError::Expired,
+            ClaimError::Time(TimeError::NotYetValid | TimeError::IssuedInTheFuture) => {
+                OpenError::NotYetValid
+            }
+            e @ (ClaimError::Missing(_)
+            | ClaimError::Time(TimeError::ExpiresTooLate | TimeError::LifetimeTooLong)) => {
+                OpenError::Claims(e.to_string())
+            }
+        }
+    }
+}
+
+/// Verify the inner JWS (once) and check its claims against the policy.
 pub fn verify(
     jws: &str,
     keys: &VerificationKeys,
     policy: &OpenPolicy<'_>,
-) -> Result<AccessTokenClaims, OpenError> {
+) -> Result<Opened, OpenError> {
     let header = peek_jws_header(jws).map_err(OpenError::Signature)?;
     // RFC 7515 §4.1.11 again: josekit refuses names it does not know but accepts `"crit": []`.
     if header.claim("crit").is_some() {
@@ -243,25 +357,43 @@ pub fn verify(
     let payload = keys
         .verify_peeked(jws, &header, policy.signing)
         .map_err(OpenError::Signature)?;
-    let claims: AccessTokenClaims =
-        serde_json::from_slice(&payload).map_err(|e| OpenError::Claims(e.to_string()))?;
-    if claims.iss != policy.issuer {
-        return Err(OpenError::WrongIssuer(claims.iss));
+    let claim_policy = policy.claims();
+    match serde_json::from_slice::<AccessTokenClaims>(&payload) {
+        Ok(claims) => {
+            let mark = jwt::check(&claims.registered(), &claim_policy)?
+                .ok_or(ClaimError::Missing(Claim::Jti))?;
+            Ok(Opened::Complete(claims, mark))
+        }
+        Err(e) => without_phone_number(&payload, &claim_policy, e),
     }
-    if !claims.aud.contains(policy.audience) {
-        return Err(OpenError::WrongAudience);
+}
+
+/// The signed claims are not an access token's. If the only thing wrong is `phone_number`
+/// (missing or not E.164) and the token is otherwise valid, it is a genuine token without a
+/// usable phone number; else it is simply invalid, for the reason `full` gives.
+fn without_phone_number(
+    payload: &[u8],
+    policy: &ClaimPolicy<'_>,
+    full: serde_json::Error,
+) -> Result<Opened, OpenError> {
+    #[derive(Deserialize)]
+    struct PhoneNumberClaim {
+        phone_number: Option<Value>,
     }
-    if claims.exp + policy.leeway <= policy.now {
-        return Err(OpenError::Expired);
+    let context: TokenContext =
+        serde_json::from_slice(payload).map_err(|e| OpenError::Claims(e.to_string()))?;
+    jwt::check(&context.registered(), policy)?;
+    let phone_ok = serde_json::from_slice::<PhoneNumberClaim>(payload)
+        .ok()
+        .and_then(|c| c.phone_number)
+        .as_ref()
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.parse::<PhoneNumber>().is_ok());
+    if phone_ok {
+        // The phone number is fine, so something else made the claims unparsable.
+        return Err(OpenError::Claims(full.to_string()));
     }
-    if claims
-        .nbf
-        .is_some_and(|nbf| nbf - policy.leeway > policy.now)
-        || claims.iat - policy.leeway > policy.now
-    {
-        return Err(OpenError::NotYetValid);
-    }
-    Ok(claims)
+    Ok(Opened::WithoutPhoneNumber(context))
 }
 
 /// Decrypt, then verify.
@@ -270,7 +402,7 @@ pub fn open(
     decryption: &DecryptionKeys,
     verification: &VerificationKeys,
     policy: &OpenPolicy<'_>,
-) -> Result<AccessTokenClaims, OpenError> {
+) -> Result<Opened, OpenError> {
     let jws = decrypt(token, decryption, policy)?;
     verify(&jws, verification, policy)
 }

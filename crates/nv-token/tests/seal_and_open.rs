@@ -94,7 +94,7 @@ fn claims() -> AccessTokenClaims {
         nbf: None,
         exp: NOW + 300,
         jti: "jti-1".into(),
-        amr: vec![Amr::NETWORK.into()],
+        amr: vec![Amr::Network],
         auth_time: NOW,
         phone_number: "+99012345678".parse().unwrap(),
     }
@@ -121,8 +121,12 @@ fn any_algorithm(now: i64) -> OpenPolicy<'static> {
     }
 }
 
+/// The claims of a complete token (a genuine one without a phone number is an error here).
 fn open_with(f: &Fixture, token: &str, p: &OpenPolicy<'_>) -> Result<AccessTokenClaims, OpenError> {
-    open(token, &f.decryption, &f.signing.verification_keys(), p)
+    match open(token, &f.decryption, &f.signing.verification_keys(), p)? {
+        Opened::Complete(claims, _) => Ok(claims),
+        Opened::WithoutPhoneNumber(_) => Err(OpenError::Claims("no phone number".into())),
+    }
 }
 
 #[test]
@@ -686,4 +690,96 @@ fn decrypt_refuses_non_canonical_base64url_in_any_segment() {
             );
         }
     }
+}
+
+// A genuine token without a usable phone number, and the replay mark of a complete one.
+
+/// `claims()` as JSON, changed by `edit`, signed and sealed with the fixture's keys.
+fn sealed_json(
+    f: &Fixture,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> String {
+    let mut claims = match serde_json::to_value(claims()).unwrap() {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("claims are an object"),
+    };
+    edit(&mut claims);
+    encrypt_raw(f, &f.signer.sign_json(Some("at+jwt"), &claims).unwrap())
+}
+
+#[test]
+fn a_complete_token_carries_its_replay_mark() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    let token = f.token(ContentEncryption::A256GCM);
+    let opened = open(
+        &token,
+        &f.decryption,
+        &f.signing.verification_keys(),
+        &policy(NOW + 100),
+    )
+    .unwrap();
+    let Opened::Complete(_, mark) = opened else {
+        panic!("a complete token: {opened:?}")
+    };
+    assert_eq!((mark.issuer(), mark.jti()), (ISS, "jti-1"));
+    assert_eq!(
+        mark.ttl(),
+        std::time::Duration::from_secs(200 + 30),
+        "until exp + leeway"
+    );
+}
+
+#[test]
+fn a_genuine_token_without_a_usable_phone_number_is_told_apart() {
+    let f = fixture(SigningAlg::ES256, EncryptionAlg::RsaOaep256);
+    let keys = f.signing.verification_keys();
+    for phone in [
+        None,
+        Some(json!("12345")),
+        Some(json!(12345)),
+        Some(json!(null)),
+    ] {
+        let token = sealed_json(&f, |c| {
+            c.remove("iat");
+            match &phone {
+                Some(p) => c.insert("phone_number".into(), p.clone()),
+                None => c.remove("phone_number"),
+            };
+        });
+        match open(&token, &f.decryption, &keys, &policy(NOW)).unwrap() {
+            Opened::WithoutPhoneNumber(context) => {
+                assert_eq!(
+                    (context.client_id.as_str(), context.jti.as_str()),
+                    ("demo-app", "jti-1")
+                );
+                assert_eq!(context.amr, [Amr::Network]);
+            }
+            other => panic!("{phone:?}: {other:?}"),
+        }
+    }
+    // Every other check still applies to it.
+    let expired = sealed_json(&f, |c| {
+        c.remove("phone_number");
+    });
+    assert_eq!(
+        open(&expired, &f.decryption, &keys, &policy(NOW + 330)).unwrap_err(),
+        OpenError::Expired
+    );
+    let no_jti = sealed_json(&f, |c| {
+        c.remove("phone_number");
+        c.insert("jti".into(), json!(""));
+    });
+    assert!(matches!(
+        open(&no_jti, &f.decryption, &keys, &policy(NOW)),
+        Err(OpenError::Claims(_))
+    ));
+    // A fine phone number and something else wrong: invalid, not "without phone number".
+    let not_an_access_token = sealed_json(&f, |c| {
+        c.remove("scope");
+        c.insert("iat".into(), json!("soon"));
+    });
+    assert!(matches!(
+        open(&not_an_access_token, &f.decryption, &keys, &policy(NOW)),
+        Err(OpenError::Claims(_))
+    ));
 }

@@ -207,7 +207,7 @@ async fn subscriber(
             {
                 Ok(proven) => Ok(Subscriber {
                     phone_number: proven.phone_number,
-                    amr: vec![Amr::SIM.to_owned()],
+                    amr: vec![Amr::Sim],
                 }),
                 // Unknown, expired, spent or another client's: one answer, so a caller learns
                 // nothing about tokens it does not hold.
@@ -241,7 +241,7 @@ async fn subscriber(
             {
                 return Ok(Subscriber {
                     phone_number: n.clone(),
-                    amr: vec![Amr::PLAYGROUND.to_owned()],
+                    amr: vec![Amr::Playground],
                 });
             }
             // A number proves nothing about who holds the SIM: Number Verification would

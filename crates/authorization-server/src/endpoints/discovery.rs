@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::clients::CLIENT_JWS_ALGS;
 use crate::endpoints::token::SUPPORTED;
-use crate::protocol::scope::{API_SCOPES, OPENID};
+use crate::protocol::scope::OPENID;
 use crate::state::AppState;
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
@@ -36,7 +36,7 @@ fn cached_json(doc: &Bytes) -> HttpResponse {
 
 fn discovery_document(state: &AppState) -> serde_json::Value {
     let mut scopes: Vec<&str> = vec![OPENID];
-    scopes.extend(API_SCOPES);
+    scopes.extend(nv_token::ApiScope::ALL.map(nv_token::ApiScope::name));
     let client_algs: Vec<&str> = CLIENT_JWS_ALGS.iter().map(|a| a.name()).collect();
     let mut id_token_algs: Vec<&str> = state.signing.all().iter().map(|k| k.alg().name()).collect();
     id_token_algs.sort();

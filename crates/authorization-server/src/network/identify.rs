@@ -19,7 +19,7 @@ use crate::state::keys;
 #[derive(Debug)]
 pub struct Subscriber {
     pub phone_number: PhoneNumber,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
 }
 
 /// Why no subscriber was identified.
@@ -104,7 +104,7 @@ impl Identification {
             .await?
             .map(|phone_number| Subscriber {
                 phone_number,
-                amr: vec![Amr::NETWORK.to_owned()],
+                amr: vec![Amr::Network],
             }))
     }
 
@@ -126,7 +126,7 @@ impl Identification {
                 if self.playground.knows(n).await? {
                     return Ok(Subscriber {
                         phone_number: n.clone(),
-                        amr: vec![Amr::PLAYGROUND.to_owned()],
+                        amr: vec![Amr::Playground],
                     });
                 }
             }
@@ -140,7 +140,7 @@ impl Identification {
         match self.resolver.resolve(&addr, now).await? {
             Some(phone_number) => Ok(Subscriber {
                 phone_number,
-                amr: vec![Amr::NETWORK.to_owned()],
+                amr: vec![Amr::Network],
             }),
             None => Err(Unidentified::Unknown),
         }
@@ -194,7 +194,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(s.phone_number.as_str(), "+99011110004");
-        assert_eq!(s.amr, [Amr::NETWORK]);
+        assert_eq!(s.amr, [Amr::Network]);
         let unknown = id
             .identify("203.0.113.1:1".parse().ok(), &HeaderMap::new(), None, 0)
             .await;
@@ -230,7 +230,7 @@ mod tests {
         let s = from("tel:+99000000001").await.unwrap();
         assert_eq!(
             (s.phone_number.as_str(), s.amr.as_slice()),
-            ("+99000000001", &[Amr::PLAYGROUND.to_owned()][..])
+            ("+99000000001", &[Amr::Playground][..])
         );
         assert!(from("tel:+34600000001").await.is_ok(), "configured");
         assert!(

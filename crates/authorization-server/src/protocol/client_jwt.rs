@@ -1,138 +1,85 @@
-//! Checks shared by the JWTs a client signs: client assertions (RFC 7523 §3) and request objects
-//! (RFC 9101). Time claims are bounded against the time of receipt one by one, with checked
-//! arithmetic: `exp - iat` in plain `i64` wraps for `iat = -2^62, exp = 2^63 - 1000` and let a
-//! year-long object through, with a replay-cache entry that never expired (CWE-190).
+//! What the JWTs a client signs must satisfy: client assertions (RFC 7523 §3) and request objects
+//! (RFC 9101). The claims are checked by the one checker of the token contract,
+//! [`nv_token::jwt::check`] (checked arithmetic on the time claims), under the policy built here;
+//! the error descriptions a client reads are worded here.
+
+use nv_token::jwt::{AudienceRule, ClaimError, ClaimPolicy, TimeError};
 
 /// The CAMARA profile's bound on what a client signs: `exp` at most 300 s after receipt, and
 /// `exp - iat` at most 300 s.
 pub const MAX_LIFETIME: i64 = 300;
 
-/// Why the time claims are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeError {
-    Expired,
-    /// `exp` more than [`MAX_LIFETIME`] after receipt.
-    ExpiresTooLate,
-    IssuedInTheFuture,
-    /// `exp - iat` above [`MAX_LIFETIME`] (or not representable).
-    LifetimeTooLong,
-    NotYetValid,
-}
-
-impl TimeError {
-    /// The error description, for a JWT named `what` ("client_assertion", "request object").
-    pub fn describe(self, what: &str) -> String {
-        match self {
-            TimeError::Expired => format!("{what} has expired"),
-            TimeError::ExpiresTooLate => {
-                format!("{what} exp is more than {MAX_LIFETIME} s after its receipt")
-            }
-            TimeError::IssuedInTheFuture => format!("{what} iat is later than its receipt"),
-            TimeError::LifetimeTooLong => {
-                format!("{what} lifetime (exp - iat) exceeds {MAX_LIFETIME} s")
-            }
-            TimeError::NotYetValid => format!("{what} is not valid yet (nbf)"),
-        }
-    }
-}
-
-/// `exp` (required), `iat` and `nbf` (optional) against `now`, each allowed `leeway` of clock
-/// skew.
-pub fn check_times(
-    exp: i64,
-    iat: Option<i64>,
-    nbf: Option<i64>,
-    now: i64,
+/// The policy of a JWT that client `client_id` signed for one of `audiences`: `iss` the client,
+/// at most [`MAX_LIFETIME`], a `jti` (each is accepted once), `iat` when `require_iat`.
+pub fn policy<'a>(
+    client_id: &'a str,
+    audience: AudienceRule<'a>,
+    require_iat: bool,
     leeway: i64,
-) -> Result<(), TimeError> {
-    if exp <= now.saturating_sub(leeway) {
-        return Err(TimeError::Expired);
+    now: i64,
+) -> ClaimPolicy<'a> {
+    ClaimPolicy {
+        issuer: Some(client_id),
+        audience,
+        max_lifetime: Some(MAX_LIFETIME),
+        leeway,
+        require_jti: true,
+        require_iat,
+        require_nbf: false,
+        now,
     }
-    if exp > now.saturating_add(MAX_LIFETIME).saturating_add(leeway) {
-        return Err(TimeError::ExpiresTooLate);
-    }
-    if let Some(iat) = iat {
-        if iat > now.saturating_add(leeway) {
-            return Err(TimeError::IssuedInTheFuture);
+}
+
+/// The error description of a refused time claim, for a JWT named `what` ("client_assertion",
+/// "request object").
+pub fn describe_time(e: TimeError, what: &str) -> String {
+    match e {
+        TimeError::Expired => format!("{what} has expired"),
+        TimeError::ExpiresTooLate => {
+            format!("{what} exp is more than {MAX_LIFETIME} s after its receipt")
         }
-        match exp.checked_sub(iat) {
-            Some(lifetime) if lifetime <= MAX_LIFETIME => {}
-            _ => return Err(TimeError::LifetimeTooLong),
+        TimeError::IssuedInTheFuture => format!("{what} iat is later than its receipt"),
+        TimeError::LifetimeTooLong => {
+            format!("{what} lifetime (exp - iat) exceeds {MAX_LIFETIME} s")
         }
+        TimeError::NotYetValid => format!("{what} is not valid yet (nbf)"),
     }
-    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-        return Err(TimeError::NotYetValid);
+}
+
+/// The error description of a refused claim, for a JWT named `what`; `issuer` and `audience`
+/// word what the issuer and the audience must be.
+pub fn describe(e: &ClaimError, what: &str, issuer: &str, audience: &str) -> String {
+    match e {
+        ClaimError::WrongIssuer(_) => issuer.to_owned(),
+        ClaimError::WrongAudience => audience.to_owned(),
+        ClaimError::Missing(claim) => format!("{what} has no {}", claim.name()),
+        ClaimError::Time(t) => describe_time(*t, what),
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    const NOW: i64 = 1_800_000_000;
+    use nv_token::jwt::Claim;
 
     #[test]
-    fn the_window_is_300_seconds_from_receipt() {
-        assert_eq!(check_times(NOW + 60, Some(NOW), None, NOW, 5), Ok(()));
-        assert_eq!(check_times(NOW + 305, None, None, NOW, 5), Ok(()));
+    fn descriptions_name_the_jwt_and_the_claim() {
         assert_eq!(
-            check_times(NOW + 306, None, None, NOW, 5),
-            Err(TimeError::ExpiresTooLate)
+            describe(&ClaimError::Missing(Claim::Jti), "request object", "", ""),
+            "request object has no jti"
         );
         assert_eq!(
-            check_times(NOW - 5, None, None, NOW, 5),
-            Err(TimeError::Expired)
+            describe(
+                &ClaimError::Time(TimeError::LifetimeTooLong),
+                "client_assertion",
+                "",
+                ""
+            ),
+            "client_assertion lifetime (exp - iat) exceeds 300 s"
         );
         assert_eq!(
-            check_times(NOW + 60, Some(NOW + 6), None, NOW, 5),
-            Err(TimeError::IssuedInTheFuture)
+            describe(&ClaimError::WrongAudience, "x", "iss", "aud"),
+            "aud"
         );
-        assert_eq!(
-            check_times(NOW + 60, Some(NOW - 241), None, NOW, 5),
-            Err(TimeError::LifetimeTooLong)
-        );
-        assert_eq!(
-            check_times(NOW + 60, None, Some(NOW + 6), NOW, 5),
-            Err(TimeError::NotYetValid)
-        );
-    }
-
-    /// The reported overflow: `iat = -2^62, exp = 2^63 - 1000`.
-    #[test]
-    fn extreme_values_are_refused_not_wrapped() {
-        assert_eq!(
-            check_times(i64::MAX - 1000, Some(-(1 << 62)), None, NOW, 5),
-            Err(TimeError::ExpiresTooLate)
-        );
-        assert_eq!(
-            check_times(NOW + 10, Some(i64::MIN), None, NOW, 5),
-            Err(TimeError::LifetimeTooLong)
-        );
-        assert_eq!(
-            check_times(i64::MIN, Some(i64::MIN), Some(i64::MIN), NOW, i64::MAX),
-            Err(TimeError::Expired)
-        );
-        assert!(check_times(i64::MAX, Some(i64::MAX), Some(i64::MAX), NOW, 60).is_err());
-    }
-
-    proptest! {
-        /// Whatever the claims, an accepted JWT expires within 300 s (+ leeway) of receipt and
-        /// lives at most 300 s, so its replay-cache entry is short.
-        #[test]
-        fn an_accepted_jwt_is_short_lived(
-            exp in any::<i64>(),
-            iat in proptest::option::of(any::<i64>()),
-            nbf in proptest::option::of(any::<i64>()),
-            leeway in 0i64..60,
-        ) {
-            if check_times(exp, iat, nbf, NOW, leeway).is_ok() {
-                prop_assert!(exp > NOW - leeway && exp <= NOW + MAX_LIFETIME + leeway);
-                if let Some(iat) = iat {
-                    prop_assert!(iat <= NOW + leeway && exp - iat <= MAX_LIFETIME);
-                }
-            }
-        }
     }
 }

@@ -10,6 +10,7 @@
 //! - `scope`, `response_type`, `client_id` and `redirect_uri` are sent both as plain parameters
 //!   and in the object, and must match; every other parameter is taken from the object only.
 
+use nv_token::jwt::{self, AudienceRule, Claim, ClaimError, ClaimPolicy, Registered, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::Audience;
 use serde::Deserialize;
@@ -134,27 +135,37 @@ pub async fn unpack(
     // RFC 9101 §10.8 and the CAMARA note: with a `sub`, a request object could pass for a client
     // assertion (iss = sub = client_id) at the token endpoint. Refused here, and its `jti` spent
     // as an assertion's too, so the same signed bytes cannot authenticate the client there.
+    let endpoint = state.endpoint(target.endpoint());
+    let audiences = [endpoint.as_str(), state.issuer.as_str()];
+    let mut policy = client_jwt::policy(
+        &client.id,
+        AudienceRule::Contains(&audiences),
+        true,
+        state.client_jwt.leeway_seconds,
+        now,
+    );
+    // CIBA Core §7.1.1 lists `nbf` among the claims a signed authentication request carries.
+    policy.require_nbf = target == Target::Backchannel;
     if claims.sub.is_some() {
         if let Some(jti) = claims.jti.as_deref().filter(|j| !j.is_empty()) {
             let exp = claims.exp.unwrap_or(now);
+            let mark = ReplayMark::for_jwt(&client.id, jti, exp, &policy);
             state
-                .first_use_of_jti(&keys::assertion_jti(&client.id, jti), exp)
+                .first_use(&keys::assertion_jti(&mark), &mark)
                 .await
                 .map_err(|e| RequestObjectError::Unavailable(e.to_string()))?;
         }
         return Err(invalid("request object must not contain sub"));
     }
-    check_claims(state, client, &claims, now, target)?;
+    let mark = check_claims(&claims, &policy, target)?;
     let params = match target {
         Target::Authorization => parameters(&claims.params, outer)?,
         Target::Backchannel => backchannel_parameters(&claims.params, outer)?,
     };
 
     // Each request object is used once, on every replica.
-    let jti = claims.jti.as_deref().unwrap_or_default();
-    let exp = claims.exp.unwrap_or(now);
     match state
-        .first_use_of_jti(&keys::request_object_jti(&client.id, jti), exp)
+        .first_use(&keys::request_object_jti(&mark), &mark)
         .await
     {
         Ok(true) => Ok(params),
@@ -163,43 +174,39 @@ pub async fn unpack(
     }
 }
 
+/// The registered claims, by the policy of client-signed JWTs; the replay mark of the object.
 fn check_claims(
-    state: &AppState,
-    client: &Client,
     c: &Claims,
-    now: i64,
+    policy: &ClaimPolicy<'_>,
     target: Target,
-) -> Result<(), RequestObjectError> {
-    let leeway = state.client_jwt.leeway_seconds;
-    if c.iss.as_deref() != Some(client.id.as_str()) {
-        return Err(invalid("request object iss must be the client_id"));
-    }
-    let endpoint = state.endpoint(target.endpoint());
-    if !c
-        .aud
-        .as_ref()
-        .is_some_and(|a| a.contains(&endpoint) || a.contains(&state.issuer))
-    {
-        return Err(invalid(match target {
-            Target::Authorization => {
-                "request object aud must be this server's authorization endpoint or issuer"
-            }
-            Target::Backchannel => {
-                "request object aud must be this server's backchannel authentication endpoint \
-                 or issuer"
-            }
-        }));
-    }
-    if target == Target::Backchannel && c.nbf.is_none() {
-        return Err(invalid("request object has no nbf (CIBA Core §7.1.1)"));
-    }
-    let iat = c.iat.ok_or_else(|| invalid("request object has no iat"))?;
-    let exp = c.exp.ok_or_else(|| invalid("request object has no exp"))?;
-    if c.jti.as_deref().is_none_or(str::is_empty) {
-        return Err(invalid("request object has no jti"));
-    }
-    client_jwt::check_times(exp, Some(iat), c.nbf, now, leeway)
-        .map_err(|e| invalid(e.describe("request object")))
+) -> Result<ReplayMark, RequestObjectError> {
+    let registered = Registered {
+        iss: c.iss.as_deref(),
+        aud: c.aud.as_ref(),
+        exp: c.exp,
+        nbf: c.nbf,
+        iat: c.iat,
+        jti: c.jti.as_deref(),
+    };
+    let audience = match target {
+        Target::Authorization => {
+            "request object aud must be this server's authorization endpoint or issuer"
+        }
+        Target::Backchannel => {
+            "request object aud must be this server's backchannel authentication endpoint or \
+             issuer"
+        }
+    };
+    jwt::check(&registered, policy)
+        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
+        .map_err(|e| {
+            invalid(client_jwt::describe(
+                &e,
+                "request object",
+                "request object iss must be the client_id",
+                audience,
+            ))
+        })
 }
 
 /// The request's parameters: those of the object, after checking the ones that must match.

@@ -1,22 +1,12 @@
-//! Scopes and the CAMARA purpose (`dpv:<Purpose>`).
+//! Scopes and the CAMARA purpose (`dpv:<Purpose>`). The Number Verification scopes of every API
+//! version are [`nv_token::ApiScope`], shared with the resource server that requires them.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+use nv_token::ApiScope;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-/// Number Verification API scopes of every version this product serves.
-pub const API_SCOPES: &[&str] = &[
-    // CAMARA 1.0.0 / 2.x
-    "number-verification:verify",
-    "number-verification:device-phone-number:read",
-    // CAMARA 0.3.x
-    "number-verification-verify-read",
-    "number-verification-share-read",
-    // the seed-004 (Telefónica) profile
-    "number-verification:read",
-];
 
 pub const OPENID: &str = "openid";
 
@@ -94,7 +84,7 @@ impl ScopeSet {
                     return Err(ScopeError::PurposeDoubled);
                 }
                 set.purpose = Some(purpose);
-            } else if API_SCOPES.contains(&s) {
+            } else if s.parse::<ApiScope>().is_ok() {
                 set.api.insert(s.to_owned());
             } else if IGNORED.contains(&s) {
                 continue;

@@ -2,6 +2,7 @@
 //! they become keys, so a store dump reveals no usable code, token or assertion. What is stored
 //! under them: [`super::records`].
 
+use nv_token::jwt::ReplayMark;
 use sha2::{Digest, Sha256};
 
 fn h(s: &str) -> String {
@@ -17,12 +18,14 @@ pub fn redeemed_code(code: &str) -> String {
     format!("code-redeemed:{}", h(code))
 }
 
-pub fn assertion_jti(client_id: &str, jti: &str) -> String {
-    format!("assertion-jti:{}:{}", h(client_id), h(jti))
+/// A client assertion's `jti`, under its client (`iss`).
+pub fn assertion_jti(mark: &ReplayMark) -> String {
+    mark.key("assertion-jti")
 }
 
-pub fn request_object_jti(client_id: &str, jti: &str) -> String {
-    format!("request-object-jti:{}:{}", h(client_id), h(jti))
+/// A request object's `jti`, under its client (`iss`).
+pub fn request_object_jti(mark: &ReplayMark) -> String {
+    mark.key("request-object-jti")
 }
 
 /// An accepted CIBA request ([`super::records::BackchannelGrant`]).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use nv_store::{Clock, Store};
 use nv_token::dispatch::CryptoRunner;
+use nv_token::jwt::ReplayMark;
 use nv_token::{ContentEncryption, SigningKeys};
 
 use crate::clients::ClientRegistry;
@@ -81,19 +82,14 @@ impl AppState {
         self.endpoint("/token")
     }
 
-    /// Remember a client-signed JWT's `jti` under `key` until it expires (`exp` plus the clock
-    /// leeway), in the shared store so every replica sees it. `Ok(false)`: already used. An
-    /// accepted JWT expires within the 300 s window; the TTL is capped there whatever `exp` says.
-    pub async fn first_use_of_jti(
+    /// Record a client-signed JWT's replay mark under `key` (from [`keys`]), in the shared store
+    /// so every replica sees it. `Ok(false)`: already used.
+    pub async fn first_use(
         &self,
         key: &str,
-        exp: i64,
+        mark: &ReplayMark,
     ) -> Result<bool, nv_store::StoreError> {
-        let leeway = self.client_jwt.leeway_seconds;
-        let window = crate::protocol::client_jwt::MAX_LIFETIME.saturating_add(leeway);
-        let remaining = exp.saturating_sub(self.now()).clamp(0, window);
-        let ttl = std::time::Duration::from_secs(remaining.saturating_add(leeway).max(1) as u64);
-        self.store.put_if_absent(key, b"1", ttl).await
+        self.store.put_if_absent(key, b"1", mark.ttl()).await
     }
 
     pub fn now(&self) -> i64 {

@@ -1,7 +1,7 @@
 //! What the server keeps in the store, each under its key of [`super::keys`] and for as long as
 //! the key's TTL. Replicas read each other's records, so these types are the format.
 
-use nv_token::{Audience, PhoneNumber};
+use nv_token::{Amr, Audience, PhoneNumber};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub struct CodeGrant {
     pub nonce: Option<String>,
     pub code_challenge: Option<CodeChallenge>,
     pub phone_number: PhoneNumber,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub auth_time: i64,
     pub expires_at: i64,
 }
@@ -49,7 +49,7 @@ pub struct BackchannelGrant {
     pub client_id: String,
     pub scope: ScopeSet,
     pub phone_number: PhoneNumber,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub auth_time: i64,
     /// Unix seconds; a poll after it is `expired_token`. The record outlives it a little, so
     /// the client learns that rather than `invalid_grant`.
@@ -95,7 +95,7 @@ mod tests {
             nonce: Some("n".into()),
             code_challenge: None,
             phone_number: "+99012345678".parse().unwrap(),
-            amr: vec!["network".into()],
+            amr: vec![Amr::Network],
             auth_time: 1,
             expires_at: 61,
         }

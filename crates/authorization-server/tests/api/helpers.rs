@@ -478,7 +478,11 @@ impl TestApp {
             now: self.clock.now(),
             leeway: 0,
         };
-        nv_token::open(token, &self.rs_keys, &keys, &policy).expect("the access token opens")
+        match nv_token::open(token, &self.rs_keys, &keys, &policy).expect("the access token opens")
+        {
+            nv_token::Opened::Complete(claims, _) => claims,
+            other => panic!("the access token has no phone number: {other:?}"),
+        }
     }
 
     pub async fn error_of(resp: reqwest::Response) -> (u16, String, String) {

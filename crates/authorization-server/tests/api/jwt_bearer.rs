@@ -61,7 +61,7 @@ async fn an_operator_token_in_the_assertion_gives_a_sim_token_for_its_subscriber
     assert_eq!(at.phone_number.as_str(), LOOPBACK_NUMBER);
     assert_eq!(at.amr, ["sim"]);
     assert_eq!(at.client_id, "rp-jwt");
-    assert!(at.has_scope("number-verification:verify"));
+    assert!(at.has_scope(nv_token::ApiScope::Verify));
 
     // The same assertion again, and a fresh one with the spent operator token.
     let (s, e, _) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;

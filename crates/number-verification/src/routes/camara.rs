@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
-use nv_token::{HashedPhoneNumber, PhoneNumber};
+use nv_token::{ApiScope, HashedPhoneNumber, PhoneNumber};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -13,11 +13,11 @@ use crate::body::JsonObject;
 use crate::error::{ApiError, ApiVersion};
 use crate::extractor::{Operation, VerifiedAccessToken};
 
-const VERIFY: &str = "number-verification:verify";
-const SHARE: &str = "number-verification:device-phone-number:read";
+const VERIFY: ApiScope = ApiScope::Verify;
+const SHARE: ApiScope = ApiScope::DevicePhoneNumberRead;
 /// 0.3.1 scope names; operator SDKs send the 1.0+ names to `/v0` too, so both are accepted there.
-const V0_VERIFY: &str = "number-verification-verify-read";
-const V0_SHARE: &str = "number-verification-share-read";
+const V0_VERIFY: ApiScope = ApiScope::V0VerifyRead;
+const V0_SHARE: ApiScope = ApiScope::V0ShareRead;
 
 macro_rules! operation {
     ($(#[$doc:meta])* $name:ident, $api:expr, $scopes:expr) => {
@@ -25,7 +25,7 @@ macro_rules! operation {
         pub struct $name;
         impl Operation for $name {
             const API: ApiVersion = $api;
-            const SCOPES: &'static [&'static str] = $scopes;
+            const SCOPES: &'static [ApiScope] = $scopes;
         }
     };
 }

@@ -9,6 +9,7 @@
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
+use nv_token::ApiScope;
 use serde_json::{json, Map, Value};
 
 use super::camara::{parse_phone, BAD_PHONE};
@@ -20,14 +21,14 @@ use crate::extractor::{Operation, VerifiedAccessToken};
 pub struct Seed004Verify;
 impl Operation for Seed004Verify {
     const API: ApiVersion = ApiVersion::Seed004;
-    const SCOPES: &'static [&'static str] = &["number-verification:verify"];
+    const SCOPES: &'static [ApiScope] = &[ApiScope::Verify];
 }
 
 /// `POST /number-verification/share`.
 pub struct Seed004Share;
 impl Operation for Seed004Share {
     const API: ApiVersion = ApiVersion::Seed004;
-    const SCOPES: &'static [&'static str] = &["number-verification:read"];
+    const SCOPES: &'static [ApiScope] = &[ApiScope::Seed004Read];
 }
 
 /// `device` must be an object when present (schema `Device`).

@@ -309,7 +309,7 @@ impl TestApp {
             nbf: None,
             exp: now + 300,
             jti: uuid::Uuid::new_v4().to_string(),
-            amr: vec![Amr::NETWORK.into()],
+            amr: vec![Amr::Network],
             auth_time: now,
             phone_number: PHONE.parse().unwrap(),
         }

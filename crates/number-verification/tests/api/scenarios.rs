@@ -203,7 +203,7 @@ pub async fn verify_not_authenticated_by_network(api: &Api) {
         vec!["otp".to_owned(), "sms".to_owned()],
         vec![],
     ] {
-        let token = app.token_with(|c| c.amr = amr.clone());
+        let token = app.token_with(|c| c.amr = amr.iter().map(|a| a.as_str().into()).collect());
         let response = app
             .post_json(api.verify, Some(&token), &json!({ "phoneNumber": PHONE }))
             .await;

@@ -118,7 +118,7 @@ async fn a_token_not_from_the_mobile_network_is_user_not_authenticated_by_mobile
         "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK",
     )
     .await;
-    let token = app.token_with(|c| c.amr = vec![Amr::SIM.into()]);
+    let token = app.token_with(|c| c.amr = vec![Amr::Sim]);
     assert_eq!(
         verify(&app, &token).await.status(),
         200,
@@ -129,14 +129,14 @@ async fn a_token_not_from_the_mobile_network_is_user_not_authenticated_by_mobile
 #[tokio::test]
 async fn playground_tokens_are_accepted_in_dev_mode_only() {
     let app = TestApp::spawn().await;
-    let token = app.token_with(|c| c.amr = vec![Amr::PLAYGROUND.into()]);
+    let token = app.token_with(|c| c.amr = vec![Amr::Playground]);
     assert_eq!(verify(&app, &token).await.status(), 200);
 
     let app = TestApp::builder()
         .settings(|s| s.mode = number_verification::config::Mode::Production)
         .spawn()
         .await;
-    let token = app.token_with(|c| c.amr = vec![Amr::PLAYGROUND.into()]);
+    let token = app.token_with(|c| c.amr = vec![Amr::Playground]);
     assert_error(
         verify(&app, &token).await,
         403,

@@ -10,6 +10,7 @@ use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use josekit::jws::JwsHeader;
+use nv_token::jwt::{self, AudienceRule, Claim, ClaimError, Registered, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::Audience;
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
 use crate::config::AuthMethod;
 use crate::error::{ErrorCode, OAuthError};
-use crate::protocol::Params;
+use crate::protocol::{client_jwt, Params};
 use crate::state::{keys, AppState};
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -227,8 +228,8 @@ async fn with_assertion(
     }
     verify_with_client_keys(&client, jwt, &header).await?;
     let claims = unverified;
-    let (jti, exp) = check_assertion_claims(state, &client, &claims)?;
-    consume_assertion_jti(state, &client.id, jti, exp).await?;
+    let mark = check_assertion_claims(state, &client, &claims)?;
+    consume_assertion_jti(state, &mark).await?;
     Ok(client)
 }
 
@@ -266,73 +267,67 @@ fn describe(e: VerifyError) -> String {
     }
 }
 
-/// Returns the `jti` and `exp` for the replay cache.
-fn check_assertion_claims<'c>(
+/// Returns the replay mark for the replay cache.
+fn check_assertion_claims(
     state: &AppState,
     client: &Client,
-    c: &'c AssertionClaims,
-) -> Result<(&'c str, i64), OAuthError> {
+    c: &AssertionClaims,
+) -> Result<ReplayMark, OAuthError> {
+    const ISSUER: &str = "client_assertion iss and sub must both be the client_id";
+    const AUDIENCE: &str = "client_assertion aud must be one value: the issuer, the token \
+                            endpoint or the backchannel authentication endpoint";
     let invalid = |d: &str| OAuthError::invalid_client(d);
-    let now = state.now();
-    let leeway = state.client_jwt.leeway_seconds;
     if c.response_type.is_some() || c.redirect_uri.is_some() {
         return Err(invalid(
             "client_assertion carries authorization request parameters: it is a request object",
         ));
     }
-    // RFC 7523 §3: iss and sub are both the client_id.
-    if c.iss.as_deref() != Some(&client.id) || c.sub.as_deref() != Some(&client.id) {
-        return Err(invalid(
-            "client_assertion iss and sub must both be the client_id",
-        ));
+    // RFC 7523 §3: iss and sub are both the client_id (`iss` is the policy's issuer).
+    if c.sub.as_deref() != Some(&client.id) {
+        return Err(invalid(ISSUER));
     }
     // One audience value naming this server: the issuer, the token endpoint (the CAMARA profile
     // recommends the endpoint URL) or, for CIBA, the backchannel authentication endpoint (CIBA
-    // Core §7.1 makes the server accept all three). An array that merely contains one would
-    // accept an assertion made for several servers, which any of them could replay here (the
-    // 2025 OpenID Foundation disclosure on private_key_jwt audiences).
-    let ours = [
-        state.issuer.clone(),
-        state.token_endpoint(),
-        state.endpoint("/bc-authorize"),
+    // Core §7.1 makes the server accept all three): see `AudienceRule::Only`.
+    let token_endpoint = state.token_endpoint();
+    let backchannel_endpoint = state.endpoint("/bc-authorize");
+    let audiences = [
+        state.issuer.as_str(),
+        token_endpoint.as_str(),
+        backchannel_endpoint.as_str(),
     ];
-    let aud_ok = match &c.aud {
-        Some(Audience::One(a)) => ours.contains(a),
-        Some(Audience::Many(v)) => v.len() == 1 && ours.contains(&v[0]),
-        None => false,
-    };
-    if !aud_ok {
-        return Err(invalid(
-            "client_assertion aud must be one value: the issuer, the token endpoint or the \
-             backchannel authentication endpoint",
-        ));
-    }
-    let exp = c
-        .exp
-        .ok_or_else(|| invalid("client_assertion has no exp"))?;
     // ICM "Client Authentication": exp at most 300 s after receipt, exp - iat at most 300 s.
-    crate::protocol::client_jwt::check_times(exp, c.iat, c.nbf, now, leeway)
-        .map_err(|e| invalid(&e.describe("client_assertion")))?;
-    let jti = c
-        .jti
-        .as_deref()
-        .filter(|j| !j.is_empty())
-        .ok_or_else(|| invalid("client_assertion has no jti"))?;
-    Ok((jti, exp))
+    let policy = client_jwt::policy(
+        &client.id,
+        AudienceRule::Only(&audiences),
+        false,
+        state.client_jwt.leeway_seconds,
+        state.now(),
+    );
+    let registered = Registered {
+        iss: c.iss.as_deref(),
+        aud: c.aud.as_ref(),
+        exp: c.exp,
+        nbf: c.nbf,
+        iat: c.iat,
+        jti: c.jti.as_deref(),
+    };
+    jwt::check(&registered, &policy)
+        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
+        .map_err(|e| {
+            invalid(&client_jwt::describe(
+                &e,
+                "client_assertion",
+                ISSUER,
+                AUDIENCE,
+            ))
+        })
 }
 
 /// Replay cache (RFC 7523 §3 item 7): the `jti` is remembered until the assertion expires, in the
 /// shared store so a replay to another replica is refused too.
-async fn consume_assertion_jti(
-    state: &AppState,
-    client_id: &str,
-    jti: &str,
-    exp: i64,
-) -> Result<(), OAuthError> {
-    match state
-        .first_use_of_jti(&keys::assertion_jti(client_id, jti), exp)
-        .await
-    {
+async fn consume_assertion_jti(state: &AppState, mark: &ReplayMark) -> Result<(), OAuthError> {
+    match state.first_use(&keys::assertion_jti(mark), mark).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(OAuthError::invalid_client(
             "client_assertion was already used (jti replay)",

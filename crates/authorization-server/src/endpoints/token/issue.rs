@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::web;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use nv_token::{seal, AccessTokenClaims, Audience, PhoneNumber};
+use nv_token::{seal, AccessTokenClaims, Amr, Audience, PhoneNumber};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -24,7 +24,7 @@ use crate::subject::pairwise_sub;
 pub struct Grant {
     pub phone_number: PhoneNumber,
     /// How the subscriber was identified (`amr`).
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub auth_time: i64,
     /// The granted scopes.
     pub scope: ScopeSet,
@@ -57,7 +57,7 @@ struct IdTokenClaims<'a> {
     nonce: Option<&'a str>,
     at_hash: String,
     azp: &'a str,
-    amr: &'a [String],
+    amr: &'a [Amr],
 }
 
 pub async fn issue(

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest};
+use nv_token::jwt::{self, AudienceRule, Claim, ClaimError, Registered, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::{Amr, Audience};
 use serde::Deserialize;
@@ -126,50 +127,42 @@ pub async fn authenticate(
 pub struct Verified {
     sub: String,
     scope: String,
-    jti: String,
-    exp: i64,
+    mark: ReplayMark,
 }
 
 fn check_claims(state: &AppState, client: &Client, c: Claims) -> Result<Verified, OAuthError> {
+    const ISSUER: &str = "the assertion iss must be the client_id";
+    const AUDIENCE: &str =
+        "the assertion aud must be one value: the token endpoint (or the issuer)";
     // One audience naming this server's token endpoint (or its issuer): an array that merely
     // contains it would accept an assertion made for several servers (the 2025 OpenID
-    // Foundation disclosure on assertion audiences).
-    let ours = [state.token_endpoint(), state.issuer.clone()];
-    let aud_ok = match &c.aud {
-        Some(Audience::One(a)) => ours.contains(a),
-        Some(Audience::Many(v)) => v.len() == 1 && ours.contains(&v[0]),
-        None => false,
-    };
-    if !aud_ok {
-        return Err(invalid(
-            "the assertion aud must be one value: the token endpoint (or the issuer)",
-        ));
-    }
-    let exp = c.exp.ok_or_else(|| invalid("the assertion has no exp"))?;
-    let iat = c.iat.ok_or_else(|| invalid("the assertion has no iat"))?;
-    client_jwt::check_times(
-        exp,
-        Some(iat),
-        c.nbf,
-        state.now(),
+    // Foundation disclosure on assertion audiences); see `AudienceRule::Only`. `exp` at most
+    // 300 s after receipt, `iat` required and not after it, `exp - iat` at most 300 s.
+    let token_endpoint = state.token_endpoint();
+    let audiences = [token_endpoint.as_str(), state.issuer.as_str()];
+    let policy = client_jwt::policy(
+        &client.id,
+        AudienceRule::Only(&audiences),
+        true,
         state.client_jwt.leeway_seconds,
-    )
-    .map_err(|e| invalid(e.describe("the assertion")))?;
-    let jti = c
-        .jti
-        .filter(|j| !j.is_empty())
-        .ok_or_else(|| invalid("the assertion has no jti"))?;
+        state.now(),
+    );
+    let registered = Registered {
+        iss: c.iss.as_deref(),
+        aud: c.aud.as_ref(),
+        exp: c.exp,
+        nbf: c.nbf,
+        iat: c.iat,
+        jti: c.jti.as_deref(),
+    };
+    let mark = jwt::check(&registered, &policy)
+        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
+        .map_err(|e| invalid(client_jwt::describe(&e, "the assertion", ISSUER, AUDIENCE)))?;
     let sub = c.sub.ok_or_else(|| invalid("the assertion has no sub"))?;
     let scope = c
         .scope
         .ok_or_else(|| invalid("the assertion has no scope claim (a purpose and API scopes)"))?;
-    debug_assert_eq!(c.iss.as_deref(), Some(client.id.as_str()));
-    Ok(Verified {
-        sub,
-        scope,
-        jti,
-        exp,
-    })
+    Ok(Verified { sub, scope, mark })
 }
 
 pub async fn redeem(
@@ -203,10 +196,7 @@ pub async fn redeem(
     // Spent before the subscriber is resolved: a replayed assertion never reaches the
     // entitlement backend, and never spends another operator token.
     let first = state
-        .first_use_of_jti(
-            &keys::assertion_jti(&client.id, &verified.jti),
-            verified.exp,
-        )
+        .first_use(&keys::assertion_jti(&verified.mark), &verified.mark)
         .await
         .map_err(OAuthError::unavailable)?;
     if !first {
@@ -223,7 +213,7 @@ pub async fn redeem(
                 .resolve(&token, &client.id)
                 .await
             {
-                Ok(proven) => (proven.phone_number, Amr::SIM),
+                Ok(proven) => (proven.phone_number, Amr::Sim),
                 Err(Refusal::Unknown | Refusal::ForeignClient) => {
                     return Err(invalid(
                         "the operator token is unknown, expired, already used or was issued \
@@ -235,14 +225,14 @@ pub async fn redeem(
         }
         LoginHint::Phone(n) => {
             if client.trusted_number_assertion {
-                (n, Amr::ASSERTED)
+                (n, Amr::Asserted)
             } else if state
                 .identity
                 .playground_number(&n)
                 .await
                 .map_err(OAuthError::unavailable)?
             {
-                (n, Amr::PLAYGROUND)
+                (n, Amr::Playground)
             } else {
                 // A number proves nothing about who holds the SIM.
                 return Err(OAuthError::new(
@@ -261,7 +251,7 @@ pub async fn redeem(
     let now = state.now();
     let grant = Grant {
         phone_number,
-        amr: vec![amr.to_owned()],
+        amr: vec![amr],
         auth_time: now,
         scope,
         nonce: None,
