@@ -9,12 +9,12 @@ use std::str::FromStr;
 
 use figment::Figment;
 use ipnet::IpNet;
-use nv_token::{ContentEncryption, CryptoDispatch, EncryptionAlg, PhoneNumber, SigningAlg};
+use nv_token::{ContentEncryption, EncryptionAlg, PhoneNumber, SigningAlg};
 use serde::{Deserialize, Deserializer};
 
 use crate::operator_token::OperatorTokenSettings;
 use crate::protocol::GrantType;
-pub use server_kit::telemetry::{LogFormat, LogSettings};
+pub use server_kit::config::{LogFormat, LogSettings, Mode, StoreSettings};
 
 /// Environment variable prefix.
 pub const ENV_PREFIX: &str = "AS_";
@@ -80,45 +80,23 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Dev,
-    Production,
-}
+/// `[server]`: host, port, workers, body limit and crypto dispatch as both servers have them,
+/// and this server's own keys.
+pub type ServerSettings = server_kit::config::ServerSettings<OwnServerSettings>;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerSettings {
-    pub host: IpAddr,
-    /// 0 picks a free port (tests).
-    pub port: u16,
+/// The keys of `[server]` only this server has.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OwnServerSettings {
     /// Issuer identifier; defaults to `http://{host}:{bound port}`.
     pub issuer: Option<String>,
-    /// HTTP workers; 0 = one per core.
-    pub workers: usize,
     /// Proxies whose forwarding header is believed, each with the one header it writes. Empty =
     /// none: the TCP peer is the device.
     pub trusted_proxies: Vec<TrustedProxy>,
-    /// Largest accepted request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Where signing and encryption run: `inline` (on the HTTP worker, the default) or `pool` (a
-    /// blocking thread pool, one job per HTTP worker). See docs/performance.md.
-    pub crypto: CryptoDispatch,
 }
 
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            host: IpAddr::from([127, 0, 0, 1]),
-            port: 8080,
-            issuer: None,
-            workers: 0,
-            trusted_proxies: Vec::new(),
-            max_body_bytes: 16 * 1024,
-            crypto: CryptoDispatch::Inline,
-        }
-    }
+impl server_kit::config::ServerSection for OwnServerSettings {
+    const DEFAULT_PORT: u16 = 8080;
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -430,24 +408,6 @@ pub fn parse_ip_or_net(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{s}` is neither an IP address nor a CIDR prefix"))
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreSettings {
-    /// `memory` (one process) or `redis://…` / `rediss://…` (several replicas).
-    pub url: String,
-    /// Key prefix in the shared store, so several deployments can share one Redis.
-    pub prefix: String,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            url: "memory".into(),
-            prefix: "nv:".into(),
-        }
-    }
-}
-
 /// How a client authenticates at `/token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -627,10 +587,7 @@ pub struct ConfigError(pub String);
 impl Settings {
     /// Defaults, then the optional TOML file, then `AS_*` environment variables.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
-        let env = server_kit::config::environment(ENV_PREFIX);
-        let settings: Settings = server_kit::config::layered(Figment::new(), config_file, env)
-            .map_err(|e| ConfigError(e.to_string()))?
-            .extract()
+        let settings: Settings = server_kit::config::load(Figment::new(), config_file, ENV_PREFIX)
             .map_err(|e| ConfigError(e.to_string()))?;
         settings.validate()?;
         Ok(settings)

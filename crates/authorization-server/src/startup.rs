@@ -1,15 +1,16 @@
 //! Building and running the server: `Application::build` binds (port 0 works) and reports the
 //! address; [`configure`] is the one route table used by `main` and by the tests.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
-use nv_store::{Clock, Store, SystemClock};
+use actix_web::{web, App};
 use nv_token::dispatch::CryptoRunner;
 use nv_token::{EncryptionKey, SigningAlg};
+pub use server_kit::startup::Dependencies;
+use server_kit::startup::{BindError, Listener};
 use tracing_actix_web::TracingLogger;
 
 use crate::clients::ClientRegistry;
@@ -58,11 +59,17 @@ pub enum StartupError {
     Other(String),
 }
 
-/// What tests (and the local stack) may inject instead of building from configuration.
-pub struct Dependencies {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+impl From<BindError> for StartupError {
+    fn from(e: BindError) -> Self {
+        StartupError::Bind {
+            addr: e.addr.to_string(),
+            source: e.source,
+        }
+    }
 }
+
+/// In-flight requests get this long to finish when the server stops.
+const SHUTDOWN_SECONDS: u64 = 5;
 
 pub struct Application {
     local_addr: SocketAddr,
@@ -81,9 +88,10 @@ pub struct Application {
 impl Application {
     /// Build from configuration alone.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = connect_store(&settings, clock.clone()).await?;
-        Self::build_with(settings, Dependencies { store, clock }).await
+        let deps = Dependencies::from_settings(&settings.store)
+            .await
+            .map_err(|e| StartupError::Store(e.to_string()))?;
+        Self::build_with(settings, deps).await
     }
 
     pub async fn build_with(
@@ -91,14 +99,8 @@ impl Application {
         deps: Dependencies,
     ) -> Result<Self, StartupError> {
         settings.validate()?;
-        let addr = SocketAddr::new(settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let listener = Listener::on(&settings.server)?;
+        let local_addr = listener.local_addr();
         let issuer = settings
             .server
             .issuer
@@ -181,12 +183,7 @@ impl Application {
         )
         .map_err(|e| StartupError::Other(format!("operator_token: {e}")))?;
 
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
-            n => n,
-        };
+        let workers = settings.server.workers();
         let identity = Identification::new(
             settings.server.trusted_proxies.clone(),
             ChainResolver(resolvers),
@@ -234,60 +231,40 @@ impl Application {
                  number) is taken as the identity without any network check"
             );
         }
-        tracing::info!(
-            server.address = %local_addr,
+        let crypto = state.crypto.dispatch();
+        tracing::info_span!(
+            "authorization server",
             server.issuer = %issuer,
             server.playground = playground,
-            server.crypto = state.crypto.dispatch().name(),
             operator_token.backend = state.operator_tokens.backend(),
             keys.signing_kid = state.signing.current().kid(),
-            "authorization server ready"
-        );
-        let crypto = state.crypto.dispatch();
+        )
+        .in_scope(|| {
+            server_kit::startup::ready("authorization server", local_addr, settings.mode, crypto)
+        });
         let admin = match settings.admin.listen {
             None => None,
             Some(addr) => {
-                let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|e| StartupError::Other(e.to_string()))?;
+                let listener = Listener::bind(addr)?;
+                let bound = listener.local_addr();
                 let state = state.clone();
-                let server = HttpServer::new(move || {
+                let server = listener.serve(1, SHUTDOWN_SECONDS, move || {
                     App::new()
                         .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
                         .app_data(state.clone())
                         .configure(endpoints::configure_admin)
-                })
-                .workers(1)
-                .shutdown_timeout(5)
-                .listen(listener)
-                .map_err(|e| StartupError::Bind {
-                    addr: bound.to_string(),
-                    source: e,
-                })?
-                .run();
+                })?;
                 tracing::info!(admin.address = %bound, "admin API on its own listener");
                 Some((bound, server))
             }
         };
         let with_admin = admin.is_none();
-        let server = HttpServer::new(move || {
+        let server = listener.serve(workers, SHUTDOWN_SECONDS, move || {
             App::new()
                 .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
                 .app_data(state.clone())
                 .configure(|cfg| endpoints::configure(cfg, with_admin))
-        })
-        .workers(workers)
-        .shutdown_timeout(5)
-        .listen(listener)
-        .map_err(|e| StartupError::Bind {
-            addr: local_addr.to_string(),
-            source: e,
-        })?
-        .run();
+        })?;
         Ok(Self {
             local_addr,
             issuer,
@@ -346,27 +323,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _radius = self.radius;
         let _ipfix = self.ipfix;
-        let Some((_, admin)) = self.admin else {
-            return self.server.await;
-        };
-        let handle = admin.handle();
-        let admin = tokio::spawn(admin);
-        let result = self.server.await;
-        handle.stop(true).await;
-        let _ = admin.await;
-        result
+        let admin = self.admin.map(|(_, server)| server);
+        server_kit::startup::run_until_stopped(self.server, admin.into_iter().collect()).await
     }
-}
-
-/// `memory` or `redis://` / `rediss://`. A Redis that is down at start-up does not stop the
-/// server: the store reconnects by itself and `/readyz` reports it meanwhile.
-async fn connect_store(
-    settings: &Settings,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn Store>, StartupError> {
-    nv_store::connect_store(&settings.store.url, &settings.store.prefix, clock)
-        .await
-        .map_err(|e| StartupError::Store(e.to_string()))
 }
 
 /// Dev mode: a demo client, the loopback addresses mapped to a test number. Never in production.

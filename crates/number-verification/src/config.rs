@@ -5,13 +5,14 @@
 //! `docs/number-verification.md` lists every key, its default and its variable. Settings are
 //! read once at start-up and handed to [`crate::Application::build`]; no handler reads them.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Serialized};
 use figment::Figment;
-use nv_token::{Amr, ContentEncryption, CryptoDispatch, EncryptionAlg, SigningAlg};
+use nv_token::{Amr, ContentEncryption, EncryptionAlg, SigningAlg};
 use serde::{Deserialize, Serialize};
+use server_kit::config::LoadError;
+pub use server_kit::config::{LogFormat, LogSettings, Mode, StoreSettings};
 use url::Url;
 
 /// Environment variable prefix; `__` separates nested keys.
@@ -60,42 +61,21 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Dev,
-    Production,
-}
+/// `[server]`: host, port, workers, body limit and crypto dispatch as both servers have them,
+/// and this server's own keys.
+pub type ServerSettings = server_kit::config::ServerSettings<OwnServerSettings>;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerSettings {
-    pub host: IpAddr,
-    /// 0 picks a free port (tests); the bound port is reported by `Application::port`.
-    pub port: u16,
-    /// HTTP workers; 0 = one per core.
-    pub workers: usize,
+/// The keys of `[server]` only this server has.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OwnServerSettings {
     /// Serve every API under this prefix too (e.g. `/camara/playground/api`, as the Orange
     /// playground does). Empty = only the plain paths.
     pub path_prefix: String,
-    /// Largest accepted request body, in bytes. A verify body is under 100 bytes.
-    pub max_body_bytes: usize,
-    /// Where decryption and signature checks run: `inline` (on the HTTP worker, the default)
-    /// or `pool` (a blocking thread pool, one job per HTTP worker). See docs/performance.md.
-    pub crypto: CryptoDispatch,
 }
 
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            host: IpAddr::from([127, 0, 0, 1]),
-            port: 8081,
-            workers: 0,
-            path_prefix: String::new(),
-            max_body_bytes: 16 * 1024,
-            crypto: CryptoDispatch::Inline,
-        }
-    }
+impl server_kit::config::ServerSection for OwnServerSettings {
+    const DEFAULT_PORT: u16 = 8081;
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,28 +227,6 @@ impl Default for TokenSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreSettings {
-    /// `memory` (one process) or `redis://[user:password@]host[:port][/db]` / `rediss://…`:
-    /// several replicas must share one store, or a token could be used once per replica.
-    pub url: String,
-    /// Key prefix in the shared store, so several deployments can share one Redis. Must be the
-    /// same on every replica.
-    pub prefix: String,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            url: "memory".into(),
-            prefix: "nv:".into(),
-        }
-    }
-}
-
-pub use server_kit::telemetry::{LogFormat, LogSettings};
-
 impl Settings {
     /// Defaults, then the TOML file (when given), then `NV_…` environment variables.
     pub fn load(config_path: Option<&Path>) -> Result<Settings, ConfigError> {
@@ -277,13 +235,14 @@ impl Settings {
 
     fn load_from(config_path: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
         let defaults = Figment::from(Serialized::defaults(Settings::default()));
-        let settings: Settings = server_kit::config::layered(defaults, config_path, env)
-            .map_err(|e| ConfigError::File {
-                path: e.0,
-                message: "not found (check the --config argument)".into(),
-            })?
-            .extract()
-            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let settings: Settings =
+            server_kit::config::extract(defaults, config_path, env).map_err(|e| match e {
+                LoadError::MissingFile(missing) => ConfigError::File {
+                    path: missing.0,
+                    message: "not found (check the --config argument)".into(),
+                },
+                LoadError::Invalid(message) => ConfigError::Parse(message),
+            })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -373,6 +332,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     fn no_env() -> Env {
         server_kit::config::environment("NV_TEST_THAT_NOBODY_SETS_")

@@ -1,15 +1,16 @@
 //! Building and running the server: [`Application::build`] binds its own listener (port 0 works)
 //! and reports the bound address; `main` and the tests use the same code path.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
-use nv_store::{connect_store, Clock, Store, SystemClock};
+use actix_web::{web, App};
 use nv_token::dispatch::CryptoRunner;
 use nv_token::opener::{Opener, TokenPolicy};
+pub use server_kit::startup::Dependencies;
+use server_kit::startup::{BindError, Listener};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Mode, Settings};
@@ -26,25 +27,16 @@ use crate::token::TokenVerifier;
 pub enum StartupError {
     #[error(transparent)]
     Keys(#[from] KeyLoadError),
-    #[error(
-        "cannot listen on {addr}: {source} (change server.host / server.port, NV_SERVER__PORT)"
-    )]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("{0} (change server.host / server.port, NV_SERVER__PORT)")]
+    Bind(#[from] BindError),
     #[error("store.url (NV_STORE__URL): {0}")]
     Store(String),
     #[error("cannot create the HTTP client for the authorization server: {0}")]
     HttpClient(String),
 }
 
-/// What the application needs from outside, injected so tests (and a Redis-backed deployment)
-/// choose it.
-pub struct Dependencies {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-}
+/// In-flight requests get this long to finish when the server stops (actix-web's default).
+const SHUTDOWN_SECONDS: u64 = 30;
 
 pub struct Application {
     server: Server,
@@ -55,13 +47,12 @@ pub struct Application {
 impl Application {
     /// Build with the store named by `store.url` (`memory` or `redis://…`) and the system clock.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        // The error never quotes the URL (it may carry a password); connect_store returns
-        // promptly even when Redis is down (it then reconnects on demand, and requests get 503).
-        let store = connect_store(&settings.store.url, &settings.store.prefix, clock.clone())
+        // connect_store returns promptly even when Redis is down (it then reconnects on demand,
+        // and requests get 503).
+        let deps = Dependencies::from_settings(&settings.store)
             .await
             .map_err(|e| StartupError::Store(e.to_string()))?;
-        Self::build_with(settings, Dependencies { store, clock }).await
+        Self::build_with(settings, deps).await
     }
 
     pub async fn build_with(
@@ -90,7 +81,7 @@ impl Application {
                     decryption: Arc::new(keys.decryption),
                     issuer_keys: Arc::new(issuer_keys),
                     policy: Arc::new(policy),
-                    crypto: CryptoRunner::new(settings.server.crypto, settings.server.workers),
+                    crypto: CryptoRunner::new(settings.server.crypto, settings.server.workers()),
                 },
                 accepted_amr: settings.accepted_amr(),
                 clock: deps.clock.clone(),
@@ -100,17 +91,15 @@ impl Application {
             public_jwks: keys.public_jwks.to_string(),
         });
 
-        let addr = SocketAddr::new(settings.server.host, settings.server.port);
-        let listener =
-            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
+        let listener = Listener::on(&settings.server)?;
+        let local_addr = listener.local_addr();
 
         let crypto = state.verifier.opener.crypto.dispatch();
+        server_kit::startup::ready("number-verification", local_addr, settings.mode, crypto);
         let prefix = settings.server.path_prefix.clone();
         let max_body = settings.server.max_body_bytes;
-        let server = HttpServer::new(move || {
+        let workers = settings.server.workers();
+        let server = listener.serve(workers, SHUTDOWN_SECONDS, move || {
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
@@ -124,16 +113,7 @@ impl Application {
                 app.service(web::scope(&prefix).configure(routes::configure))
             };
             app.configure(routes::configure)
-        });
-        let server = if settings.server.workers > 0 {
-            server.workers(settings.server.workers)
-        } else {
-            server
-        };
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .run();
+        })?;
         Ok(Application {
             server,
             local_addr,
@@ -156,6 +136,6 @@ impl Application {
 
     /// Serve until the process is signalled (SIGINT/SIGTERM: graceful shutdown).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        server_kit::startup::run_until_stopped(self.server, Vec::new()).await
     }
 }

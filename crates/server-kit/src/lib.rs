@@ -3,10 +3,12 @@
 //! ([`json`]), key files ([`key_files`]), the cache of fetched key documents ([`remote`]) and
 //! logging ([`telemetry`]).
 
+pub mod cli;
 pub mod config;
 pub mod json;
 pub mod key_files;
 pub mod remote;
+pub mod startup;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -2,11 +2,8 @@ use actix_web::{web, HttpResponse};
 
 use crate::state::AppState;
 
-/// Liveness: the process answers. Does not touch the store (a Redis outage must not get every
-/// replica restarted).
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
+/// Liveness: the process answers HTTP; touches no dependency (`server_kit::startup::liveness`).
+pub use server_kit::startup::liveness as healthz;
 
 /// Readiness: the shared store answers.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {

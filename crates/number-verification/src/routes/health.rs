@@ -6,11 +6,8 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Liveness: the process answers HTTP. Touches no dependency, so a store outage does not get
-/// every replica restarted.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
-}
+/// Liveness: the process answers HTTP; touches no dependency (`server_kit::startup::liveness`).
+pub use server_kit::startup::liveness as healthz;
 
 /// Readiness: the shared store answers (single use cannot be enforced without it).
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
