@@ -76,7 +76,7 @@ pub fn ensure_rs_key(dir: &std::path::Path) {
 }
 
 pub async fn start(options: StackOptions) -> Stack {
-    let keys_dir = tempfile::tempdir().expect("temp dir");
+    let keys_dir = server_kit::testing::temp_dir();
     let dir = options
         .keys_dir
         .clone()
@@ -170,10 +170,7 @@ impl Stack {
     /// An access token from the real authorization server: `/authorize` as the device (this
     /// process on loopback), then `/token` with the demo client's secret.
     pub async fn token(&self, scope: &str, login_hint: Option<&str>) -> String {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = server_kit::testing::http_client();
         let redirect_uri = format!("{}/demo/callback", self.issuer);
         let mut query = vec![
             ("response_type", "code"),

@@ -81,10 +81,7 @@ async fn replicas(cluster: bool) -> Option<Replicas> {
     })
     .await;
     assert_eq!(a.issuer, b.issuer);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = server_kit::testing::http_client();
     Some(Replicas { redis, a, b, http })
 }
 

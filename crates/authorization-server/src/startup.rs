@@ -54,7 +54,7 @@ pub enum StartupError {
         source: std::io::Error,
     },
     #[error("shared store: {0}")]
-    Store(String),
+    Store(#[from] nv_store::StoreError),
     #[error("{0}")]
     Other(String),
 }
@@ -88,9 +88,7 @@ pub struct Application {
 impl Application {
     /// Build from configuration alone.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let deps = Dependencies::from_settings(&settings.store)
-            .await
-            .map_err(|e| StartupError::Store(e.to_string()))?;
+        let deps = Dependencies::from_settings(&settings.store).await?;
         Self::build_with(settings, deps).await
     }
 

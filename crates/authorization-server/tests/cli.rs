@@ -1,38 +1,15 @@
 //! The command line: what is not a known argument is a usage error, never a server started with
 //! the dev defaults (a misspelt `--config` used to start one, demo client and secret included).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs the binary with `args`; panics if it is still running after a few seconds (it started a
-/// server).
+/// Runs the binary with `args` in an empty directory; panics if it is still running after a few
+/// seconds (it started a server).
 fn run(args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authorization-server"))
-        .args(args)
-        .current_dir(dir.path())
-        .env("AS_SERVER__PORT", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            child.kill().unwrap();
-            panic!("`authorization-server {}` started a server", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let exit = server_kit::testing::run_binary(
+        env!("CARGO_BIN_EXE_authorization-server"),
+        args,
+        &[("AS_SERVER__PORT", "0")],
+    );
+    (exit.code, exit.stdout, exit.stderr)
 }
 
 #[test]

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authorization_server::{Application, Dependencies};
+use authorization_server::Application;
 use helpers::*;
-use nv_store::{FakeClock, MapEntries, Store, StoreError};
+use nv_store::{MapEntries, Store, StoreError};
 use nv_token::{DecryptionKeys, EncryptionAlg, SigningAlg, SigningKey};
 use server_kit::testing::LogCapture;
 
@@ -197,7 +197,7 @@ impl Store for FailingStore {
 
 /// The default settings on a store that is down; an HTTP client with its base URL.
 async fn spawn_with_store_down() -> (reqwest::Client, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_kit::testing::temp_dir();
     let rs = DecryptionKeys::from_jwks(&[EncryptionAlg::RsaOaep256.generate().unwrap()]).unwrap();
     std::fs::write(
         dir.path().join("rs.public.json"),
@@ -206,15 +206,8 @@ async fn spawn_with_store_down() -> (reqwest::Client, String, tempfile::TempDir)
     .unwrap();
     let (rp_key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let settings = Builder::default().settings(dir.path(), &rp_key);
-    let app = Application::build_with(
-        settings,
-        Dependencies {
-            store: Arc::new(FailingStore),
-            clock: Arc::new(FakeClock::starting_now()),
-        },
-    )
-    .await
-    .unwrap();
+    let deps = server_kit::testing::Fakes::default().dependencies_with(Arc::new(FailingStore));
+    let app = Application::build_with(settings, deps).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until_stopped());
     (reqwest::Client::new(), base, dir)

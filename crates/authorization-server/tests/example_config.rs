@@ -7,34 +7,16 @@ use std::path::{Path, PathBuf};
 
 use authorization_server::config::Mode;
 use authorization_server::Settings;
+use server_kit::testing::{uncomment_every_setting, without_environment, SettingsFile};
 
+/// The file is under test, not the shell: `AS_…` variables would override what it says.
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/authorization-server.toml")
 }
 
-/// The file is under test, not the shell: `AS_…` variables would override what it says.
-fn without_as_environment() {
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AS_") {
-            std::env::remove_var(name);
-        }
-    }
-}
-
-/// `#key = value` → `key = value`; explanations (`# text`) stay comments.
-fn uncomment_every_setting(toml: &str) -> String {
-    toml.lines()
-        .map(|line| match line.strip_prefix('#') {
-            Some(rest) if rest.starts_with(|c: char| !c.is_whitespace()) => rest,
-            _ => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn the_example_configuration_loads_and_keeps_every_default() {
-    without_as_environment();
+    without_environment("AS_");
     let loaded = Settings::load(Some(&example())).expect("the example configuration loads");
     assert_eq!(loaded.mode, Mode::Dev);
     assert_eq!(
@@ -46,12 +28,10 @@ fn the_example_configuration_loads_and_keeps_every_default() {
 
 #[test]
 fn every_commented_setting_in_the_example_is_a_valid_key_and_value() {
-    without_as_environment();
+    without_environment("AS_");
     let text = std::fs::read_to_string(example()).expect("the example exists");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("all-settings.toml");
-    std::fs::write(&path, uncomment_every_setting(&text)).expect("write");
-    let s = Settings::load(Some(&path)).expect("every commented setting is valid");
+    let file = SettingsFile::new(&uncomment_every_setting(&text));
+    let s = Settings::load(Some(file.path())).expect("every commented setting is valid");
     assert_eq!(
         s.server.issuer.as_deref(),
         Some("https://auth.operator.example")

@@ -332,6 +332,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use server_kit::testing::SettingsFile;
     use std::net::IpAddr;
 
     fn no_env() -> Env {
@@ -362,20 +363,16 @@ mod tests {
 
     #[test]
     fn file_then_environment_override_the_defaults() {
-        let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nv.toml");
-        std::fs::write(
-            &path,
+        let file = SettingsFile::new(
             "mode = \"production\"\n[server]\nport = 9001\npath_prefix = \"/camara/playground/api\"\n[keys]\nkey_management = [\"RSA-OAEP-256\", \"ECDH-ES+A256KW\"]\n",
-        )
-        .unwrap();
+        );
+        let path = file.path();
         // Jail's closure type is figment's; its large error type is not ours to box.
         #[allow(clippy::result_large_err)]
         figment::Jail::expect_with(|jail| {
             jail.set_env("NV_SERVER__PORT", "9002");
             jail.set_env("NV_TOKENS__LEEWAY_SECONDS", "5");
-            let s = Settings::load(Some(&path)).unwrap();
+            let s = Settings::load(Some(path)).unwrap();
             assert_eq!(s.mode, Mode::Production);
             assert_eq!(s.server.port, 9002);
             assert_eq!(s.server.path_prefix, "/camara/playground/api");
@@ -383,17 +380,13 @@ mod tests {
             assert_eq!(s.keys.key_management.len(), 2);
             Ok(())
         });
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
     fn the_issuer_keys_are_a_file_a_jwks_url_or_discovered() {
-        let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
         let keys = |section: &str| {
-            let path = dir.join("nv.toml");
-            std::fs::write(&path, format!("[authorization_server]\n{section}")).unwrap();
-            Settings::load_from(Some(&path), no_env())
+            let file = SettingsFile::new(&format!("[authorization_server]\n{section}"));
+            Settings::load_from(Some(file.path()), no_env())
                 .unwrap()
                 .authorization_server
                 .keys
@@ -411,7 +404,6 @@ mod tests {
             keys(&format!("{uri}{file}")),
             IssuerKeySource::File("as-jwks.json".into())
         );
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
@@ -453,17 +445,14 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_the_key() {
-        let dir = std::env::temp_dir().join(format!("nv-config-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("nv.toml");
-        std::fs::write(&path, "[server]\npath_prefix = \"camara/\"\n").unwrap();
-        let err = Settings::load_from(Some(&path), no_env()).unwrap_err();
+        let file = SettingsFile::new("[server]\npath_prefix = \"camara/\"\n");
+        let err = Settings::load_from(Some(file.path()), no_env()).unwrap_err();
         assert!(err.to_string().contains("server.path_prefix"), "{err}");
-        std::fs::write(&path, "[keys]\nkey_management = [\"A128KW\"]\n").unwrap();
-        let err = Settings::load_from(Some(&path), no_env()).unwrap_err();
+        file.rewrite("[keys]\nkey_management = [\"A128KW\"]\n");
+        let err = Settings::load_from(Some(file.path()), no_env()).unwrap_err();
         assert!(err.to_string().contains("A128KW"), "{err}");
-        let err = Settings::load_from(Some(&dir.join("missing.toml")), no_env()).unwrap_err();
+        let missing = file.path().with_file_name("missing.toml");
+        let err = Settings::load_from(Some(&missing), no_env()).unwrap_err();
         assert!(err.to_string().contains("--config"), "{err}");
-        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -30,7 +30,7 @@ pub enum StartupError {
     #[error("{0} (change server.host / server.port, NV_SERVER__PORT)")]
     Bind(#[from] BindError),
     #[error("store.url (NV_STORE__URL): {0}")]
-    Store(String),
+    Store(#[from] nv_store::StoreError),
     #[error("cannot create the HTTP client for the authorization server: {0}")]
     HttpClient(String),
 }
@@ -47,11 +47,7 @@ pub struct Application {
 impl Application {
     /// Build with the store named by `store.url` (`memory` or `redis://…`) and the system clock.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        // connect_store returns promptly even when Redis is down (it then reconnects on demand,
-        // and requests get 503).
-        let deps = Dependencies::from_settings(&settings.store)
-            .await
-            .map_err(|e| StartupError::Store(e.to_string()))?;
+        let deps = Dependencies::from_settings(&settings.store).await?;
         Self::build_with(settings, deps).await
     }
 

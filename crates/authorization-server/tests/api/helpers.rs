@@ -7,15 +7,16 @@ use authorization_server::config::{
 };
 pub use authorization_server::operator_token::OperatorTokenSettings;
 pub use authorization_server::protocol::GrantType;
-use authorization_server::{Application, Dependencies, Settings};
+use authorization_server::{Application, Settings};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use nv_store::{Clock, FakeClock, MemoryStore};
+use nv_store::{Clock, FakeClock};
 use nv_token::{
     AccessTokenClaims, ContentEncryption, DecryptionKeys, EncryptionAlg, OpenPolicy, SigningAlg,
     SigningKey, VerificationKeys,
 };
 use serde_json::{json, Value};
+use server_kit::testing::{http_client, temp_dir, Fakes};
 
 pub const RP_REDIRECT: &str = "https://rp.example/cb";
 pub const PUBLIC_REDIRECT: &str = "https://app.example/cb";
@@ -214,7 +215,7 @@ impl Builder {
     }
 
     pub async fn try_spawn(self) -> Result<TestApp, authorization_server::StartupError> {
-        let keys_dir = tempfile::tempdir().unwrap();
+        let keys_dir = temp_dir();
         let (rp_key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
         let rs_private = self
             .rs_key
@@ -251,28 +252,17 @@ impl Builder {
             .unwrap();
         }
         let settings = self.settings(keys_dir.path(), &rp_key);
-        let clock = FakeClock::starting_now();
-        let store: Arc<dyn nv_store::Store> = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
-        let app = Application::build_with(
-            settings,
-            Dependencies {
-                store: store.clone(),
-                clock: Arc::new(clock.clone()),
-            },
-        )
-        .await?;
+        let fakes = Fakes::default();
+        let store: Arc<dyn nv_store::Store> = fakes.memory.clone();
+        let app = Application::build_with(settings, fakes.dependencies()).await?;
         let base = format!("http://{}", app.local_addr());
         let crypto = app.crypto();
         let admin_base = app.admin_addr().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until_stopped());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
         Ok(TestApp {
             base,
-            http,
-            clock,
+            http: http_client(),
+            clock: fakes.clock,
             rp_key,
             rs_keys,
             keys_dir,
@@ -496,54 +486,6 @@ impl TestApp {
     }
 }
 
-/// A JSON document served over real HTTP on port 0 (a client's or a resource server's JWKS),
-/// replaceable at runtime, counting how often it is fetched.
-/// Serves one JSON document (a JWKS) and counts requests; `Value::Null` answers 500 (a key host
-/// that is down), and `delay_ms` slows every answer.
-pub struct JsonServer {
-    pub url: String,
-    pub doc: Arc<std::sync::RwLock<Value>>,
-    pub hits: Arc<std::sync::atomic::AtomicUsize>,
-    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl JsonServer {
-    pub async fn start(doc: Value) -> Self {
-        use actix_web::{web, App, HttpResponse, HttpServer};
-        let doc = Arc::new(std::sync::RwLock::new(doc));
-        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (d, h, w) = (doc.clone(), hits.clone(), delay_ms.clone());
-        let server = HttpServer::new(move || {
-            let (d, h, w) = (d.clone(), h.clone(), w.clone());
-            App::new().default_service(web::to(move || {
-                let (d, h, w) = (d.clone(), h.clone(), w.clone());
-                async move {
-                    h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let wait = w.load(std::sync::atomic::Ordering::SeqCst);
-                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                    let body = d.read().unwrap().clone();
-                    if body.is_null() {
-                        return HttpResponse::InternalServerError().finish();
-                    }
-                    HttpResponse::Ok().json(body)
-                }
-            }))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let url = format!("http://{}/jwks", server.addrs()[0]);
-        tokio::spawn(server.run());
-        Self {
-            url,
-            doc,
-            hits,
-            delay_ms,
-        }
-    }
-
-    pub fn hits(&self) -> usize {
-        self.hits.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
+/// A JSON document served over real HTTP on port 0 (a client's or a resource server's JWKS).
+#[allow(unused_imports)] // Not every test binary that includes these helpers uses it.
+pub use server_kit::testing::JsonServer;

@@ -1,26 +1,25 @@
 //! `TestApp`: the real server on port 0 with a fresh `MemoryStore` and a `FakeClock`, plus a
 //! stand-in authorization server.
 //!
-//! The stand-in (`FakeAs`) is a tiny actix server on port 0 serving
+//! The stand-in (`FakeAs`) is the shared kit's `JsonServer` on port 0 serving
 //! `/.well-known/openid-configuration` and a JWKS with a test signing key; tokens are minted with
 //! `nv_token::seal` using that key and this server's published encryption key. It stands in for
 //! the real authorization server, which is being built concurrently: tokens minted by the real
 //! AS through the full authorize → token flow are exercised by the workspace `tests/` crate.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use josekit::jwk::Jwk;
 use number_verification::config::{Mode, Settings};
-use number_verification::{Application, Dependencies};
+use number_verification::Application;
 use nv_store::{Clock, FakeClock, MemoryStore, Store};
 use nv_token::{
     seal, AccessTokenClaims, Amr, Audience, ContentEncryption, EncryptionAlg, EncryptionKey,
     SigningAlg, SigningKey,
 };
 use serde_json::{json, Value};
+use server_kit::testing::{http_client, Fakes, JsonServer};
+pub use server_kit::testing::{temp_dir, TempDir};
 
 pub const AUDIENCE: &str = "https://nv.test";
 pub const PHONE: &str = "+99012345678";
@@ -36,89 +35,24 @@ fn shared_rs_key() -> &'static Jwk {
     KEY.get_or_init(|| EncryptionAlg::RsaOaep256.generate().expect("RSA key"))
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("nv-api-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The stand-in authorization server.
 pub struct FakeAs {
     pub issuer: String,
     signer: Mutex<Arc<SigningKey>>,
     /// The signer's private JWK, for inner JWSs with headers `SigningKey` does not write.
     signer_jwk: Mutex<Jwk>,
-    jwks: Arc<Mutex<Value>>,
-    pub jwks_fetches: Arc<AtomicUsize>,
+    server: JsonServer,
 }
 
 impl FakeAs {
     pub async fn start() -> FakeAs {
         let (signer, private) = SigningKey::generate(SigningAlg::ES256).expect("signing key");
-        let jwks = Arc::new(Mutex::new(
-            json!({ "keys": [signer.public_jwk().as_ref()] }),
-        ));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let issuer = format!("http://127.0.0.1:{port}");
-        let (doc_issuer, served, counter) = (issuer.clone(), jwks.clone(), fetches.clone());
-        let server = HttpServer::new(move || {
-            let issuer = doc_issuer.clone();
-            let served = served.clone();
-            let counter = counter.clone();
-            App::new()
-                .route(
-                    "/.well-known/openid-configuration",
-                    web::get().to(move || {
-                        let issuer = issuer.clone();
-                        async move {
-                            HttpResponse::Ok().json(json!({
-                                "issuer": issuer,
-                                "jwks_uri": format!("{issuer}/jwks"),
-                            }))
-                        }
-                    }),
-                )
-                .route(
-                    "/jwks",
-                    web::get().to(move || {
-                        let served = served.clone();
-                        let counter = counter.clone();
-                        async move {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                            let body = served.lock().unwrap().clone();
-                            HttpResponse::Ok().json(body)
-                        }
-                    }),
-                )
-        })
-        .workers(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        tokio::spawn(server);
+        let server = JsonServer::issuer(json!({ "keys": [signer.public_jwk().as_ref()] })).await;
         FakeAs {
-            issuer,
+            issuer: server.base.clone(),
             signer: Mutex::new(Arc::new(signer)),
             signer_jwk: Mutex::new(private),
-            jwks,
-            jwks_fetches: fetches,
+            server,
         }
     }
 
@@ -132,13 +66,14 @@ impl FakeAs {
     }
 
     pub fn jwks(&self) -> Value {
-        self.jwks.lock().unwrap().clone()
+        self.server.doc()
     }
 
     /// Key rotation: a new signing key, published alone.
     pub fn rotate(&self) -> String {
         let (signer, private) = SigningKey::generate(SigningAlg::ES256).expect("signing key");
-        *self.jwks.lock().unwrap() = json!({ "keys": [signer.public_jwk().as_ref()] });
+        self.server
+            .set(json!({ "keys": [signer.public_jwk().as_ref()] }));
         let kid = signer.kid().to_owned();
         *self.signer.lock().unwrap() = Arc::new(signer);
         *self.signer_jwk.lock().unwrap() = private;
@@ -146,7 +81,7 @@ impl FakeAs {
     }
 
     pub fn fetches(&self) -> usize {
-        self.jwks_fetches.load(Ordering::SeqCst)
+        self.server.hits()
     }
 }
 
@@ -189,7 +124,7 @@ impl TestAppBuilder {
         self,
         auth: FakeAs,
     ) -> Result<TestApp, number_verification::StartupError> {
-        let keys_dir = self.keys_dir.unwrap_or_default();
+        let keys_dir = self.keys_dir.unwrap_or_else(temp_dir);
         let mut settings = self.settings;
         settings.keys.dir = keys_dir.path().to_owned();
         if settings.authorization_server.issuer.is_empty() {
@@ -203,25 +138,16 @@ impl TestAppBuilder {
                     .unwrap();
             }
         }
-        let clock = FakeClock::starting_now();
-        let clock_dyn: Arc<dyn Clock> = Arc::new(clock.clone());
-        let memory = Arc::new(MemoryStore::new(clock_dyn.clone()));
-        let store = self.store.unwrap_or_else(|| memory.clone());
-        let app = Application::build_with(
-            settings,
-            Dependencies {
-                store,
-                clock: clock_dyn,
-            },
-        )
-        .await?;
+        let fakes = Fakes::default();
+        let deps = match self.store {
+            Some(store) => fakes.dependencies_with(store),
+            None => fakes.dependencies(),
+        };
+        let app = Application::build_with(settings, deps).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let crypto = app.crypto();
         tokio::spawn(app.run_until_stopped());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = http_client();
         let public_jwks: Value = client
             .get(format!("{address}/.well-known/jwks.json"))
             .send()
@@ -234,8 +160,8 @@ impl TestAppBuilder {
         Ok(TestApp {
             address,
             client,
-            clock,
-            memory,
+            clock: fakes.clock,
+            memory: fakes.memory,
             auth,
             recipient,
             public_jwks,
@@ -246,12 +172,6 @@ impl TestAppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         self.try_spawn().await.expect("the app starts")
-    }
-}
-
-impl Default for TempDir {
-    fn default() -> Self {
-        TempDir::new()
     }
 }
 

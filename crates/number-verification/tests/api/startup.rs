@@ -62,7 +62,7 @@ async fn production_mode_refuses_to_start_without_its_key() {
 
 #[tokio::test]
 async fn a_key_whose_algorithm_is_not_allowed_is_a_start_up_error() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let jwk = nv_token::EncryptionAlg::EcdhEsA256kw.generate().unwrap();
     std::fs::write(
         dir.path().join("rs-encryption.jwk"),
@@ -78,7 +78,7 @@ async fn a_key_whose_algorithm_is_not_allowed_is_a_start_up_error() {
 
 #[tokio::test]
 async fn several_keys_are_all_accepted_and_published_newest_first() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let old = nv_token::EncryptionAlg::RsaOaep256.generate().unwrap();
     std::fs::write(
         dir.path().join("rs-old.jwk"),

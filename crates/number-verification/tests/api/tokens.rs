@@ -462,7 +462,7 @@ async fn keys_can_come_from_a_jwks_uri_or_a_local_file() {
     assert_eq!(verify(&app, &app.token()).await.status(), 200);
 
     let auth = FakeAs::start().await;
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let file = dir.path().join("as-jwks.json");
     std::fs::write(&file, auth.jwks().to_string()).unwrap();
     let issuer = auth.issuer.clone();
@@ -564,7 +564,7 @@ fn with_jwe_header_member(token: &str, name: &str, value: Option<serde_json::Val
 
 /// A server whose only decryption key is `jwk` (written as `rs-encryption.jwk`), for `algs`.
 async fn spawn_with_decryption_key(jwk: &Jwk, algs: Vec<EncryptionAlg>) -> TestApp {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     std::fs::write(
         dir.path().join("rs-encryption.jwk"),
         serde_json::to_vec(jwk.as_ref()).unwrap(),
@@ -709,7 +709,7 @@ async fn an_rsa_oaep_encrypted_key_that_is_not_the_modulus_length_is_401() {
 #[tokio::test]
 async fn a_dir_jwe_with_an_encrypted_key_is_401() {
     let key = EncryptionAlg::Dir.generate().unwrap();
-    let dir = TempDir::new();
+    let dir = temp_dir();
     std::fs::write(
         dir.path().join("rs-dir.jwk"),
         serde_json::to_vec(key.as_ref()).unwrap(),
