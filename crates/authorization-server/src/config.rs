@@ -584,6 +584,13 @@ impl fmt::Debug for Secret {
 #[error("configuration error: {0}\n(see docs/configuration.md; every key can also be set as {ENV_PREFIX}SECTION__KEY)")]
 pub struct ConfigError(pub String);
 
+/// The `[log]` section, for the shared `main` (`server_kit::cli`).
+impl AsRef<LogSettings> for Settings {
+    fn as_ref(&self) -> &LogSettings {
+        &self.log
+    }
+}
+
 impl Settings {
     /// Defaults, then the optional TOML file, then `AS_*` environment variables.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {

@@ -10,8 +10,7 @@ use std::process::ExitCode;
 use authorization_server::{keys, Application, Settings};
 use clap::Subcommand;
 use nv_token::SigningAlg;
-use server_kit::cli::Binary;
-use server_kit::config::LogFormat;
+use server_kit::cli::{Binary, Started};
 
 /// mimalloc instead of glibc's malloc: per-thread free lists suit many short-lived request
 /// allocations on few threads (docs/performance.md measures the difference).
@@ -41,7 +40,6 @@ impl Binary for AuthorizationServer {
         AS_MODE=production, ...); see docs/configuration.md.";
     type Command = Command;
     type Settings = Settings;
-    type App = Application;
 
     fn command(command: Command) -> Result<String, String> {
         let Command::GenerateKey { alg, out } = command;
@@ -57,26 +55,16 @@ impl Binary for AuthorizationServer {
         Settings::load(config).map_err(|e| e.to_string())
     }
 
-    fn log_format(settings: &Settings) -> LogFormat {
-        settings.log.format
-    }
-
-    async fn build(settings: Settings) -> Result<Application, String> {
-        Application::build(settings)
+    async fn start(settings: Settings) -> Result<Started, String> {
+        let app = Application::build(settings)
             .await
-            .map_err(|e| e.to_string())
-    }
-
-    fn listening(app: &Application) -> String {
-        format!(
+            .map_err(|e| e.to_string())?;
+        let listening = format!(
             "authorization server listening on http://{} (issuer {})",
             app.local_addr(),
             app.issuer()
-        )
-    }
-
-    async fn run(app: Application) -> std::io::Result<()> {
-        app.run_until_stopped().await
+        );
+        Ok(Started::new(listening, app.run_until_stopped()))
     }
 }
 

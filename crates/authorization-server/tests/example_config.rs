@@ -3,35 +3,27 @@
 //! commented-out `#key = value` line in it must be a real key with a valid value, so the file
 //! cannot drift from `config.rs` unnoticed.
 
-use std::path::{Path, PathBuf};
-
 use authorization_server::config::Mode;
 use authorization_server::Settings;
-use server_kit::testing::{uncomment_every_setting, without_environment, SettingsFile};
+use server_kit::testing::Example;
 
-/// The file is under test, not the shell: `AS_…` variables would override what it says.
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/authorization-server.toml")
+fn example() -> Example {
+    Example::new(
+        env!("CARGO_MANIFEST_DIR"),
+        "authorization-server.toml",
+        "AS_",
+    )
 }
 
 #[test]
 fn the_example_configuration_loads_and_keeps_every_default() {
-    without_environment("AS_");
-    let loaded = Settings::load(Some(&example())).expect("the example configuration loads");
+    let loaded = example().loads_with_the_defaults(Settings::load, Settings::default());
     assert_eq!(loaded.mode, Mode::Dev);
-    assert_eq!(
-        format!("{loaded:?}"),
-        format!("{:?}", Settings::default()),
-        "an uncommented value in the example differs from the default in config.rs"
-    );
 }
 
 #[test]
 fn every_commented_setting_in_the_example_is_a_valid_key_and_value() {
-    without_environment("AS_");
-    let text = std::fs::read_to_string(example()).expect("the example exists");
-    let file = SettingsFile::new(&uncomment_every_setting(&text));
-    let s = Settings::load(Some(file.path())).expect("every commented setting is valid");
+    let s = example().with_every_setting(Settings::load);
     assert_eq!(
         s.server.issuer.as_deref(),
         Some("https://auth.operator.example")

@@ -227,6 +227,13 @@ impl Default for TokenSettings {
     }
 }
 
+/// The `[log]` section, for the shared `main` (`server_kit::cli`).
+impl AsRef<LogSettings> for Settings {
+    fn as_ref(&self) -> &LogSettings {
+        &self.log
+    }
+}
+
 impl Settings {
     /// Defaults, then the TOML file (when given), then `NV_…` environment variables.
     pub fn load(config_path: Option<&Path>) -> Result<Settings, ConfigError> {

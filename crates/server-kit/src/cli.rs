@@ -9,11 +9,12 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::LogFormat;
+use crate::config::LogSettings;
 
 /// The arguments both binaries take; `C` are the binary's own commands.
 #[derive(Parser)]
@@ -35,19 +36,34 @@ pub trait Binary {
     const ABOUT: &'static str;
     /// The binary's own commands.
     type Command: Subcommand;
-    type Settings;
-    type App;
+    /// The settings tree; its `[log]` section configures the subscriber.
+    type Settings: AsRef<LogSettings>;
 
     /// Runs a command; `Ok` is what it prints.
     fn command(command: Self::Command) -> Result<String, String>;
     /// Defaults, then the file, then the environment, checked.
     fn load(config: Option<&Path>) -> Result<Self::Settings, String>;
-    fn log_format(settings: &Self::Settings) -> LogFormat;
-    /// Binds and builds the server.
-    fn build(settings: Self::Settings) -> impl Future<Output = Result<Self::App, String>>;
-    /// The line printed once the server listens.
-    fn listening(app: &Self::App) -> String;
-    fn run(app: Self::App) -> impl Future<Output = std::io::Result<()>>;
+    /// Binds and builds the server (logging is running by then).
+    fn start(settings: Self::Settings) -> impl Future<Output = Result<Started, String>>;
+}
+
+/// A server that is bound and built: the line to print, and the serving itself.
+pub struct Started {
+    listening: String,
+    run: Pin<Box<dyn Future<Output = std::io::Result<()>>>>,
+}
+
+impl Started {
+    /// `listening` is printed once, before `run` is awaited.
+    pub fn new(
+        listening: String,
+        run: impl Future<Output = std::io::Result<()>> + 'static,
+    ) -> Self {
+        Self {
+            listening,
+            run: Box::pin(run),
+        }
+    }
 }
 
 /// Parses the process's arguments; on a usage error (or `--help`, `--version`) prints it and
@@ -82,18 +98,18 @@ pub async fn main<B: Binary>() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(&e, 2),
     };
-    if let Err(e) = crate::telemetry::init(B::log_format(&settings)) {
+    if let Err(e) = crate::telemetry::init(settings.as_ref().format) {
         return fail(&format!("cannot start logging: {e}"), 1);
     }
-    let app = match B::build(settings).await {
-        Ok(app) => app,
+    let started = match B::start(settings).await {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return fail(&e, 1);
         }
     };
-    println!("{}", B::listening(&app));
-    match B::run(app).await {
+    println!("{}", started.listening);
+    match started.run.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server stopped with an error");

@@ -272,3 +272,50 @@ impl JsonServer {
         self.hits.load(Ordering::SeqCst)
     }
 }
+
+/// One of the documented example configurations (`docs/examples/…`). Each must load as shipped
+/// and change nothing (every uncommented value there is the default), and every commented-out
+/// `#key = value` line in it must be a real key with a valid value, so the file cannot drift from
+/// the server's `config.rs` unnoticed.
+pub struct Example {
+    path: PathBuf,
+}
+
+impl Example {
+    /// `docs/examples/<name>` seen from the crate at `manifest_dir` (`crates/<server>`). The
+    /// variables starting with `prefix` are removed first: the file is under test, not the shell,
+    /// and they would override what it says.
+    pub fn new(manifest_dir: &str, name: &str, prefix: &str) -> Self {
+        without_environment(prefix);
+        Self {
+            path: Path::new(manifest_dir)
+                .join("../../docs/examples")
+                .join(name),
+        }
+    }
+
+    /// Loads the file as shipped and checks that it keeps every default.
+    pub fn loads_with_the_defaults<S: std::fmt::Debug, E: std::fmt::Debug>(
+        &self,
+        load: impl Fn(Option<&Path>) -> Result<S, E>,
+        defaults: S,
+    ) -> S {
+        let loaded = load(Some(&self.path)).expect("the example configuration loads");
+        assert_eq!(
+            format!("{loaded:?}"),
+            format!("{defaults:?}"),
+            "an uncommented value in the example differs from the default in config.rs"
+        );
+        loaded
+    }
+
+    /// Loads the file with every commented setting uncommented.
+    pub fn with_every_setting<S, E: std::fmt::Debug>(
+        &self,
+        load: impl Fn(Option<&Path>) -> Result<S, E>,
+    ) -> S {
+        let text = std::fs::read_to_string(&self.path).expect("the example exists");
+        let file = SettingsFile::new(&uncomment_every_setting(&text));
+        load(Some(file.path())).expect("every commented setting is valid")
+    }
+}
