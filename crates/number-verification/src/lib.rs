@@ -10,9 +10,9 @@
 //! - [`startup`]: [`Application`] — binds, builds the state, runs; [`routes::configure`] is the
 //!   route table;
 //! - [`extractor`]: [`VerifiedAccessToken`], every token check and single use;
-//! - [`token`]: decrypt + verify, inline or on the blocking pool; [`issuer_keys`]: the AS's
-//!   JWKS cache;
-//!   [`keys`]: this server's decryption keys (generated in dev mode);
+//! - [`token`]: `nv_token::opener::Opener` (decrypt, verify, claims; inline or on the blocking
+//!   pool) and the accepted `amr`; [`issuer_keys`]: the AS's JWKS cache, the opener's
+//!   `IssuerKeys`; [`keys`]: this server's decryption keys (generated in dev mode);
 //! - [`error`]: [`ApiError`] → CAMARA `ErrorInfo`; [`body`]: JSON bodies with CAMARA errors;
 //! - [`correlator`]: `x-correlator`; [`telemetry`]: logging and the request root span.
 //!
