@@ -29,6 +29,8 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     /// Whether its JWT-bearer assertions may name a number (`trusted_number_assertion`).
     pub trusted_number_assertion: bool,
+    /// What the client-credentials grant may give it (`two_legged_scopes`).
+    pub two_legged_scopes: Vec<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -188,6 +190,7 @@ impl ClientRegistry {
                 id_token_alg: c.id_token_signed_response_alg,
                 grant_types: c.grant_types.clone(),
                 trusted_number_assertion: c.trusted_number_assertion,
+                two_legged_scopes: c.two_legged_scopes.clone(),
             };
             map.insert(c.id.clone(), Arc::new(client));
         }

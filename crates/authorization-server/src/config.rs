@@ -453,6 +453,9 @@ pub struct ClientSettings {
     /// instead of proving one with an operator token: a relying party the operator trusts to
     /// have verified the number itself. Off by default; the tokens it gets say so in `amr`.
     pub trusted_number_assertion: bool,
+    /// Scopes it may get with the client-credentials grant (2-legged, no subscriber): the
+    /// operator's other APIs. Number Verification scopes are 3-legged only and refused here.
+    pub two_legged_scopes: Vec<String>,
 }
 
 /// Where a client's public keys come from.
@@ -488,6 +491,8 @@ struct RawClientSettings {
     grant_types: Vec<GrantType>,
     #[serde(default)]
     trusted_number_assertion: bool,
+    #[serde(default)]
+    two_legged_scopes: Vec<String>,
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -532,6 +537,7 @@ impl TryFrom<RawClientSettings> for ClientSettings {
             id_token_signed_response_alg: raw.id_token_signed_response_alg,
             grant_types: raw.grant_types,
             trusted_number_assertion: raw.trusted_number_assertion,
+            two_legged_scopes: raw.two_legged_scopes,
         })
     }
 }
@@ -741,6 +747,14 @@ impl Settings {
                     c.id
                 )));
             }
+            for scope in &c.two_legged_scopes {
+                if let Some(why) = not_two_legged(scope) {
+                    return Err(ConfigError(format!(
+                        "client {}: two_legged_scopes `{scope}`: {why}",
+                        c.id
+                    )));
+                }
+            }
             if c.trusted_number_assertion && !jwt_bearer {
                 return Err(ConfigError(format!(
                     "client {}: trusted_number_assertion applies to the jwt-bearer grant only: \
@@ -767,6 +781,25 @@ impl Settings {
         } else {
             self.keys.dir.join(file)
         }
+    }
+}
+
+/// Why `scope` cannot be a 2-legged scope, if it cannot: a Number Verification scope names a
+/// subscriber's number (3-legged only), `openid` and purposes are not API scopes, and a scope is
+/// one token of visible ASCII (RFC 6749 §3.3).
+pub fn not_two_legged(scope: &str) -> Option<&'static str> {
+    if scope.parse::<nv_token::ApiScope>().is_ok() {
+        Some("Number Verification scopes are 3-legged only (they need a subscriber)")
+    } else if scope == "openid" || scope.starts_with("dpv:") {
+        Some("openid and purposes are not 2-legged API scopes")
+    } else if scope.is_empty()
+        || !scope
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        Some("a scope is visible ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)")
+    } else {
+        None
     }
 }
 
@@ -1204,6 +1237,33 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.contains("unknown grant type"), "{err}");
+    }
+
+    #[test]
+    fn two_legged_scopes_are_api_scopes_of_other_apis() {
+        let with = |scopes: &str| {
+            settings_from(&format!(
+                "{}\ngrant_types = [\"client_credentials\"]\ntwo_legged_scopes = {scopes}",
+                client_with("", r#"["client_secret_basic"]"#)
+            ))
+        };
+        assert_eq!(
+            with(r#"["operator-api:read"]"#).unwrap().clients[0].two_legged_scopes,
+            ["operator-api:read"]
+        );
+        for (bad, why) in [
+            (r#"["number-verification:verify"]"#, "3-legged only"),
+            (r#"["openid"]"#, "not 2-legged API scopes"),
+            (
+                r#"["dpv:FraudPreventionAndDetection"]"#,
+                "not 2-legged API scopes",
+            ),
+            (r#"["two words"]"#, "visible ASCII"),
+            (r#"[""]"#, "visible ASCII"),
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

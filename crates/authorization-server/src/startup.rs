@@ -359,6 +359,7 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             // numbers (a JWT-bearer `sub` must be an operator token).
             grant_types: GrantType::ALL.to_vec(),
             trusted_number_assertion: false,
+            two_legged_scopes: Vec::new(),
         };
         // The JWT-bearer path of a relying party the operator trusts to assert numbers
         // (`sub = tel:+…`), signing with the demo key; its tokens carry `amr: rp_asserted`.

@@ -148,6 +148,24 @@ pub struct AccessTokenClaims {
     pub phone_number: PhoneNumber,
 }
 
+/// Claims of a 2-legged access token (client credentials, RFC 6749 §4.4): the client acts for
+/// itself, so no subscriber is named — `sub` is the client_id (RFC 9068 §2.2) and there is no
+/// `phone_number`, `amr` or `auth_time`. The resource server opens one as
+/// [`crate::Opened::WithoutPhoneNumber`], which answers nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAccessTokenClaims {
+    pub iss: String,
+    /// The client_id.
+    pub sub: String,
+    pub aud: Audience,
+    pub client_id: String,
+    /// Space-separated scopes granted (RFC 9068 §2.2.3).
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
 impl AccessTokenClaims {
     pub fn has_scope(&self, wanted: ApiScope) -> bool {
         has_scope(&self.scope, wanted)

@@ -26,7 +26,7 @@ pub mod phone;
 pub mod scope;
 pub mod seal;
 
-pub use claims::{spent_token_key, AccessTokenClaims, Amr, Audience};
+pub use claims::{spent_token_key, AccessTokenClaims, Amr, Audience, ClientAccessTokenClaims};
 pub use dispatch::CryptoDispatch;
 pub use keys::{
     ContentEncryption, DecryptionKeys, EncryptionAlg, EncryptionKey, KeyError, SigningAlg,

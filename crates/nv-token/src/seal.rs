@@ -9,7 +9,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwe::{self, JweHeader};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::claims;
@@ -33,9 +33,10 @@ pub enum SealError {
     Encrypt(String),
 }
 
-/// Sign `claims` with `signer`, then encrypt the JWS to the resource server's `recipient` key.
-pub fn seal(
-    claims: &AccessTokenClaims,
+/// Sign `claims` (an [`AccessTokenClaims`] or a 2-legged [`crate::ClientAccessTokenClaims`]) with
+/// `signer`, then encrypt the JWS to the resource server's `recipient` key.
+pub fn seal<C: Serialize>(
+    claims: &C,
     signer: &SigningKey,
     recipient: &EncryptionKey,
     content: ContentEncryption,

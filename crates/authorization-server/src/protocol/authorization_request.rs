@@ -240,6 +240,7 @@ mod tests {
             id_token_signed_response_alg: None,
             grant_types: vec![crate::protocol::GrantType::AuthorizationCode],
             trusted_number_assertion: false,
+            two_legged_scopes: Vec::new(),
         };
         ClientRegistry::from_settings(
             &Settings::default(),

@@ -434,7 +434,8 @@ async fn discovery_lists_the_backchannel_endpoint_and_poll_mode() {
         json!([
             "authorization_code",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            CIBA
+            CIBA,
+            "client_credentials"
         ])
     );
 }

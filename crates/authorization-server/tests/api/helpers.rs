@@ -92,6 +92,7 @@ fn client(id: &str, redirect: &str, methods: Vec<AuthMethod>) -> ClientSettings 
         id_token_signed_response_alg: None,
         grant_types: vec![GrantType::AuthorizationCode],
         trusted_number_assertion: false,
+        two_legged_scopes: Vec::new(),
     }
 }
 
@@ -179,7 +180,17 @@ impl Builder {
         trusted.trusted_number_assertion = true;
         let mut code_only = client("rp-code-only", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
         code_only.keys = jwt.keys.clone();
+        // A service client with 2-legged scopes of another operator API.
+        let mut service = client(
+            "rp-service",
+            RP_REDIRECT,
+            vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+        );
+        service.secret = Some(Secret::new(SECRET));
+        service.grant_types = vec![GrantType::ClientCredentials];
+        service.two_legged_scopes = vec!["operator-api:read".into(), "operator-api:write".into()];
         s.clients = vec![
+            service,
             jwt,
             secret,
             basic_only,

@@ -6,6 +6,7 @@ mod admin;
 mod authorize;
 mod ciba;
 mod client_auth;
+mod client_credentials;
 mod discovery;
 mod errors;
 mod jwt_bearer;

@@ -280,7 +280,7 @@ async fn grant_type_must_be_authorization_code() {
     let (s, e, _) = TestApp::error_of(app.token_form(&base).await).await;
     assert_eq!((s, e.as_str()), (400, "invalid_request"));
     let mut f = base.to_vec();
-    f.push(("grant_type", "client_credentials"));
+    f.push(("grant_type", "password"));
     assert_eq!(
         TestApp::error_of(app.token_form(&f).await).await.1,
         "unsupported_grant_type"

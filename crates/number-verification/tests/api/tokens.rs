@@ -747,3 +747,48 @@ async fn a_dir_jwe_with_an_encrypted_key_is_401() {
     }
     assert_eq!(verify(&app, &dir_token()).await.status(), 200);
 }
+
+/// A client-credentials token of the authorization server (`ClientAccessTokenClaims`: no
+/// subscriber) is refused by every operation: without a Number Verification scope, 403; with
+/// one smuggled in, the token-context error, never an answer.
+#[tokio::test]
+async fn a_2_legged_token_answers_nothing() {
+    let app = TestApp::spawn().await;
+    let now = nv_store::Clock::now(&app.clock);
+    let two_legged = |scope: &str| nv_token::ClientAccessTokenClaims {
+        iss: app.auth.issuer.clone(),
+        sub: "rp-service".into(),
+        aud: nv_token::Audience::One(AUDIENCE.into()),
+        client_id: "rp-service".into(),
+        scope: scope.into(),
+        iat: now,
+        exp: now + 300,
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    let seal = |claims: &nv_token::ClientAccessTokenClaims| {
+        nv_token::seal(
+            claims,
+            &app.auth.signer(),
+            &app.recipient,
+            nv_token::ContentEncryption::A256GCM,
+        )
+        .unwrap()
+    };
+    let body = serde_json::json!({"phoneNumber": PHONE});
+    let token = seal(&two_legged("operator-api:read"));
+    let resp = app
+        .post_json("/number-verification/v2/verify", Some(&token), &body)
+        .await;
+    assert_error(resp, 403, "PERMISSION_DENIED").await;
+    let token = seal(&two_legged("number-verification:verify"));
+    let resp = app
+        .post_json("/number-verification/v2/verify", Some(&token), &body)
+        .await;
+    // No `amr` either: not authenticated by the mobile network, and never an answer.
+    assert_error(
+        resp,
+        403,
+        "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK",
+    )
+    .await;
+}

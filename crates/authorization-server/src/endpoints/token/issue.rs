@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::web;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use nv_token::{seal, AccessTokenClaims, Amr, Audience, PhoneNumber};
+use nv_token::{seal, AccessTokenClaims, Amr, Audience, ClientAccessTokenClaims, PhoneNumber};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -170,6 +170,55 @@ pub async fn issue(
         expires_in: claims.exp - now,
         scope: claims.scope,
         id_token,
+        jti: claims.jti,
+    })
+}
+
+/// A 2-legged access token: the client acting for itself (client credentials), no subscriber,
+/// no ID token and nothing for `/userinfo`. Sealed like every access token, for the resource
+/// server's audience.
+pub async fn issue_for_client(
+    state: &web::Data<AppState>,
+    client: &Client,
+    scope: String,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let policy = &state.access_token;
+    let claims = ClientAccessTokenClaims {
+        iss: state.issuer.clone(),
+        // RFC 9068 §2.2: with no resource owner, the subject is the client.
+        sub: client.id.clone(),
+        aud: Audience::One(policy.audience.clone()),
+        client_id: client.id.clone(),
+        scope,
+        iat: now,
+        exp: now + policy.ttl_seconds,
+        jti: nv_token::random_uuid().to_string(),
+    };
+    let recipient = state
+        .recipient
+        .get()
+        .await
+        .map_err(OAuthError::unavailable)?;
+    let content = policy.content_encryption;
+    let worker_state = state.clone();
+    let (access_token, claims) = state
+        .crypto
+        .run(move || {
+            seal(&claims, worker_state.signing.current(), &recipient, content)
+                .map(|token| (token, claims))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(OAuthError::internal)?
+        .map_err(OAuthError::internal)?;
+    tracing::info!(client.id = %claims.client_id, token.jti = %claims.jti, token.scope = %claims.scope, "2-legged token issued");
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: claims.exp - now,
+        scope: claims.scope,
+        id_token: None,
         jti: claims.jti,
     })
 }

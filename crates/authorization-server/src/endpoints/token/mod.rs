@@ -4,6 +4,7 @@
 mod authorization_code;
 mod ciba;
 pub mod client_auth;
+mod client_credentials;
 pub mod issue;
 mod jwt_bearer;
 
@@ -16,11 +17,7 @@ use crate::protocol::{GrantType, Params};
 use crate::state::AppState;
 
 /// The grants `/token` implements.
-pub const SUPPORTED: [GrantType; 3] = [
-    GrantType::AuthorizationCode,
-    GrantType::JwtBearer,
-    GrantType::Ciba,
-];
+pub const SUPPORTED: [GrantType; 4] = GrantType::ALL;
 
 pub async fn token(
     req: HttpRequest,
@@ -66,9 +63,10 @@ pub async fn token(
         (GrantType::JwtBearer, Some(verified)) => {
             jwt_bearer::redeem(&state, &client, verified).await?
         }
-        (GrantType::JwtBearer, None) | (GrantType::ClientCredentials, _) => {
-            return Err(unsupported())
+        (GrantType::ClientCredentials, _) => {
+            client_credentials::redeem(&state, &client, &params).await?
         }
+        (GrantType::JwtBearer, None) => return Err(unsupported()),
     };
     Ok(HttpResponse::Ok()
         // RFC 6749 §5.1: token responses must not be cached.
@@ -81,6 +79,6 @@ fn unsupported() -> OAuthError {
     OAuthError::new(
         ErrorCode::UnsupportedGrantType,
         "supported grant types: authorization_code, urn:ietf:params:oauth:grant-type:jwt-bearer, \
-         urn:openid:params:grant-type:ciba",
+         urn:openid:params:grant-type:ciba, client_credentials",
     )
 }
