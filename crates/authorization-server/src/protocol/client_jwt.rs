@@ -3,7 +3,9 @@
 //! [`nv_token::jwt::check`] (checked arithmetic on the time claims), under the policy built here;
 //! the error descriptions a client reads are worded here.
 
-use nv_token::jwt::{AudienceRule, ClaimError, ClaimPolicy, TimeError};
+use nv_token::jwt::{
+    self, AudienceRule, Claim, ClaimError, ClaimPolicy, Registered, ReplayMark, TimeError,
+};
 
 /// The CAMARA profile's bound on what a client signs: `exp` at most 300 s after receipt, and
 /// `exp - iat` at most 300 s.
@@ -28,6 +30,21 @@ pub fn policy<'a>(
         require_nbf: false,
         now,
     }
+}
+
+/// The registered claims of a client-signed JWT named `what` against `policy`, a `jti` required
+/// (each is accepted once): its replay mark, or the description a client reads, `issuer` and
+/// `audience` wording what those must be.
+pub fn check(
+    registered: &Registered<'_>,
+    policy: &ClaimPolicy<'_>,
+    what: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<ReplayMark, String> {
+    jwt::check(registered, policy)
+        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
+        .map_err(|e| describe(&e, what, issuer, audience))
 }
 
 /// The error description of a refused time claim, for a JWT named `what` ("client_assertion",

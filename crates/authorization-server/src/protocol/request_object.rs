@@ -10,7 +10,7 @@
 //! - `scope`, `response_type`, `client_id` and `redirect_uri` are sent both as plain parameters
 //!   and in the object, and must match; every other parameter is taken from the object only.
 
-use nv_token::jwt::{self, AudienceRule, Claim, ClaimError, ClaimPolicy, Registered, ReplayMark};
+use nv_token::jwt::{AudienceRule, ClaimPolicy, Registered, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::Audience;
 use serde::Deserialize;
@@ -197,16 +197,14 @@ fn check_claims(
              issuer"
         }
     };
-    jwt::check(&registered, policy)
-        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
-        .map_err(|e| {
-            invalid(client_jwt::describe(
-                &e,
-                "request object",
-                "request object iss must be the client_id",
-                audience,
-            ))
-        })
+    client_jwt::check(
+        &registered,
+        policy,
+        "request object",
+        "request object iss must be the client_id",
+        audience,
+    )
+    .map_err(invalid)
 }
 
 /// The request's parameters: those of the object, after checking the ones that must match.

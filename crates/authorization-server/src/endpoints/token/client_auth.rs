@@ -10,7 +10,7 @@ use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use josekit::jws::JwsHeader;
-use nv_token::jwt::{self, AudienceRule, Claim, ClaimError, Registered, ReplayMark};
+use nv_token::jwt::{AudienceRule, Registered, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::Audience;
 use serde::Deserialize;
@@ -312,16 +312,8 @@ fn check_assertion_claims(
         iat: c.iat,
         jti: c.jti.as_deref(),
     };
-    jwt::check(&registered, &policy)
-        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
-        .map_err(|e| {
-            invalid(&client_jwt::describe(
-                &e,
-                "client_assertion",
-                ISSUER,
-                AUDIENCE,
-            ))
-        })
+    client_jwt::check(&registered, &policy, "client_assertion", ISSUER, AUDIENCE)
+        .map_err(|d| invalid(&d))
 }
 
 /// Replay cache (RFC 7523 §3 item 7): the `jti` is remembered until the assertion expires, in the

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest};
-use nv_token::jwt::{self, AudienceRule, Claim, ClaimError, Registered, ReplayMark};
+use nv_token::jwt::{AudienceRule, Registered, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use nv_token::{Amr, Audience};
 use serde::Deserialize;
@@ -155,9 +155,8 @@ fn check_claims(state: &AppState, client: &Client, c: Claims) -> Result<Verified
         iat: c.iat,
         jti: c.jti.as_deref(),
     };
-    let mark = jwt::check(&registered, &policy)
-        .and_then(|mark| mark.ok_or(ClaimError::Missing(Claim::Jti)))
-        .map_err(|e| invalid(client_jwt::describe(&e, "the assertion", ISSUER, AUDIENCE)))?;
+    let mark = client_jwt::check(&registered, &policy, "the assertion", ISSUER, AUDIENCE)
+        .map_err(invalid)?;
     let sub = c.sub.ok_or_else(|| invalid("the assertion has no sub"))?;
     let scope = c
         .scope
