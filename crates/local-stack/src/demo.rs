@@ -392,6 +392,14 @@ impl Demo {
         Ok((status, value))
     }
 
+    /// `POST /verify` with `token` and `body`: the `devicePhoneNumberVerified` answer.
+    async fn verify(&self, token: &str, body: Value) -> Result<Option<bool>, String> {
+        let (_, answer) = self
+            .call("POST", "/number-verification/v2/verify", token, Some(body))
+            .await?;
+        Ok(answer["devicePhoneNumberVerified"].as_bool())
+    }
+
     async fn fresh_token(&self) -> Result<String, String> {
         self.say("  (a fresh token: each access token is single use)");
         let (body, _) = self.tokens(false).await?;
@@ -456,15 +464,9 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
     report.id_token_sub = claims["sub"].as_str().unwrap_or_default().to_owned();
 
     demo.step("5. POST /verify with the device's number");
-    let (_, body) = demo
-        .call(
-            "POST",
-            "/number-verification/v2/verify",
-            &access_token,
-            Some(json!({"phoneNumber": config.phone_number})),
-        )
+    report.verified_right_number = demo
+        .verify(&access_token, json!({"phoneNumber": config.phone_number}))
         .await?;
-    report.verified_right_number = body["devicePhoneNumberVerified"].as_bool();
 
     demo.step("6. The same token again: refused (single use)");
     let (status, body) = demo
@@ -480,28 +482,16 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
 
     demo.step("7. POST /verify with another number");
     let token = demo.fresh_token().await?;
-    let (_, body) = demo
-        .call(
-            "POST",
-            "/number-verification/v2/verify",
-            &token,
-            Some(json!({"phoneNumber": "+99099999999"})),
-        )
+    report.verified_wrong_number = demo
+        .verify(&token, json!({"phoneNumber": "+99099999999"}))
         .await?;
-    report.verified_wrong_number = body["devicePhoneNumberVerified"].as_bool();
 
     demo.step("8. POST /verify with the hashed number (SHA-256 hex of the E.164 string)");
     let number: PhoneNumber = config.phone_number.parse().map_err(|e| format!("{e}"))?;
     let token = demo.fresh_token().await?;
-    let (_, body) = demo
-        .call(
-            "POST",
-            "/number-verification/v2/verify",
-            &token,
-            Some(json!({"hashedPhoneNumber": number.sha256_hex()})),
-        )
+    report.verified_hashed = demo
+        .verify(&token, json!({"hashedPhoneNumber": number.sha256_hex()}))
         .await?;
-    report.verified_hashed = body["devicePhoneNumberVerified"].as_bool();
 
     demo.step("9. GET /device-phone-number");
     let token = demo.fresh_token().await?;
@@ -517,27 +507,15 @@ pub async fn run(config: &DemoConfig) -> Result<DemoReport, String> {
 
     demo.step("10. SIM-based: an operator token, a CIBA request with it, the poll, /verify");
     let token = demo.ciba_token().await?;
-    let (_, body) = demo
-        .call(
-            "POST",
-            "/number-verification/v2/verify",
-            &token,
-            Some(json!({"phoneNumber": config.phone_number})),
-        )
+    report.ciba_verified = demo
+        .verify(&token, json!({"phoneNumber": config.phone_number}))
         .await?;
-    report.ciba_verified = body["devicePhoneNumberVerified"].as_bool();
 
     demo.step("11. SIM-based: an operator token as the sub of a JWT-bearer assertion, /verify");
     let token = demo.jwt_bearer_token().await?;
-    let (_, body) = demo
-        .call(
-            "POST",
-            "/number-verification/v2/verify",
-            &token,
-            Some(json!({"phoneNumber": config.phone_number})),
-        )
+    report.jwt_bearer_verified = demo
+        .verify(&token, json!({"phoneNumber": config.phone_number}))
         .await?;
-    report.jwt_bearer_verified = body["devicePhoneNumberVerified"].as_bool();
 
     demo.say(format!(
         "\nSummary: verified={:?}, other number={:?}, hashed={:?}, device number={:?}, reuse refused with {} {}, SIM-based verified: CIBA={:?}, JWT-bearer={:?}",
