@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use nv_token::{ContentEncryption, EncryptionAlg, PhoneNumber, SigningAlg};
 use serde::{Deserialize, Deserializer};
 
+use crate::endpoints::backchannel::CibaSettings;
 use crate::operator_token::OperatorTokenSettings;
 use crate::protocol::GrantType;
 pub use server_kit::config::{LogFormat, LogSettings, Mode, StoreSettings};
@@ -40,6 +41,8 @@ pub struct Settings {
     pub cgnat: CgnatSettings,
     /// Where TS.43 operator tokens come from (`[operator_token]`).
     pub operator_token: OperatorTokenSettings,
+    /// CIBA request lifetime and polling interval (`[ciba]`).
+    pub ciba: CibaSettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -76,6 +79,7 @@ impl Default for Settings {
             radius: RadiusSettings::default(),
             cgnat: CgnatSettings::default(),
             operator_token: OperatorTokenSettings::default(),
+            ciba: CibaSettings::default(),
         }
     }
 }
@@ -768,6 +772,7 @@ impl Settings {
         self.operator_token
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.ciba.validate().map_err(ConfigError)?;
         Ok(())
     }
 
@@ -1264,6 +1269,26 @@ mod tests {
             let err = with(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_ciba_section_bounds_the_lifetime_and_the_interval() {
+        let s = settings_from("[ciba]\nexpires_in_seconds = 300\ninterval_seconds = 5").unwrap();
+        assert_eq!(
+            (s.ciba.expires_in_seconds, s.ciba.interval_seconds),
+            (300, 5)
+        );
+        for (bad, key) in [
+            ("expires_in_seconds = 0", "expires_in_seconds"),
+            ("expires_in_seconds = 601", "expires_in_seconds"),
+            ("interval_seconds = 0", "interval_seconds"),
+            ("interval_seconds = 61", "interval_seconds"),
+            ("expires_in_seconds = 10\ninterval_seconds = 10", "below"),
+        ] {
+            let err = settings_from(&format!("[ciba]\n{bad}")).unwrap_err();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+        assert!(settings_from("[ciba]\ninterval = 5").is_err());
     }
 
     #[test]

@@ -221,6 +221,7 @@ impl Application {
             demo_callback: settings.mode == Mode::Dev,
             cgnat_allocation_timeout_seconds: settings.cgnat.allocation_timeout_seconds as i64,
             operator_tokens,
+            ciba: settings.ciba,
         });
         let playground = state.identity.playground().enabled;
         if playground && settings.mode == Mode::Production {

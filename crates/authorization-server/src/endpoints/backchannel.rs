@@ -23,7 +23,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::read_form;
 use super::token::client_auth;
@@ -36,10 +36,44 @@ use crate::state::records::{BackchannelGrant, SealedRecord};
 use crate::state::{keys, AppState};
 use nv_token::Amr;
 
-/// How long an accepted request can be redeemed, in seconds (CIBA §7.3 `expires_in`).
-pub const EXPIRES_IN_SECONDS: i64 = 120;
-/// The least time between polls, in seconds (CIBA §7.3 `interval`).
-pub const INTERVAL_SECONDS: i64 = 2;
+/// `[ciba]`: the lifetime of accepted requests and the polling interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CibaSettings {
+    /// How long an accepted request can be redeemed (CIBA §7.3 `expires_in`), 1..=600 s.
+    pub expires_in_seconds: i64,
+    /// The least time between polls (CIBA §7.3 `interval`), 1..=60 s.
+    pub interval_seconds: i64,
+}
+
+impl Default for CibaSettings {
+    fn default() -> Self {
+        Self {
+            expires_in_seconds: 120,
+            interval_seconds: 2,
+        }
+    }
+}
+
+impl CibaSettings {
+    /// The bounds, with the key to fix in the message.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=600).contains(&self.expires_in_seconds) {
+            return Err("ciba.expires_in_seconds must be 1..=600".into());
+        }
+        if !(1..=60).contains(&self.interval_seconds) {
+            return Err("ciba.interval_seconds must be 1..=60".into());
+        }
+        if self.interval_seconds >= self.expires_in_seconds {
+            return Err(
+                "ciba.interval_seconds must be below ciba.expires_in_seconds, or no poll could \
+                 succeed"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
 /// How long a record outlives its expiry, so a late poll learns `expired_token` rather than
 /// `invalid_grant`.
 pub const EXPIRED_GRACE_SECONDS: i64 = 300;
@@ -129,6 +163,7 @@ async fn bc_authorize(
         .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
 
     let now = state.now();
+    let ciba = state.ciba;
     let subscriber = subscriber(&state, &client.id, &hint, now).await?;
     let auth_req_id = random_id();
     let grant = BackchannelGrant {
@@ -137,7 +172,7 @@ async fn bc_authorize(
         phone_number: subscriber.phone_number,
         amr: subscriber.amr,
         auth_time: now,
-        expires_at: now + EXPIRES_IN_SECONDS,
+        expires_at: now + ciba.expires_in_seconds,
     };
     let sealed = grant.seal(&auth_req_id).map_err(OAuthError::internal)?;
     let stored = state
@@ -145,7 +180,7 @@ async fn bc_authorize(
         .put_if_absent(
             &keys::backchannel_request(&auth_req_id),
             &sealed,
-            Duration::from_secs((EXPIRES_IN_SECONDS + EXPIRED_GRACE_SECONDS) as u64),
+            Duration::from_secs((ciba.expires_in_seconds + EXPIRED_GRACE_SECONDS) as u64),
         )
         .await
         .map_err(OAuthError::unavailable)?;
@@ -160,7 +195,7 @@ async fn bc_authorize(
         .put(
             &keys::backchannel_poll(&auth_req_id),
             b"1",
-            Duration::from_secs(INTERVAL_SECONDS as u64),
+            Duration::from_secs(ciba.interval_seconds as u64),
         )
         .await
         .map_err(OAuthError::unavailable)?;
@@ -171,8 +206,8 @@ async fn bc_authorize(
         .insert_header((header::PRAGMA, "no-cache"))
         .json(Accepted {
             auth_req_id,
-            expires_in: EXPIRES_IN_SECONDS,
-            interval: INTERVAL_SECONDS,
+            expires_in: ciba.expires_in_seconds,
+            interval: ciba.interval_seconds,
         }))
 }
 

@@ -14,6 +14,7 @@ use nv_token::{ContentEncryption, SigningKeys};
 
 use crate::clients::ClientRegistry;
 use crate::config::Secret;
+use crate::endpoints::backchannel::CibaSettings;
 use crate::network::Identification;
 use crate::operator_token::OperatorTokens;
 use crate::recipient::RecipientKey;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub cgnat_allocation_timeout_seconds: i64,
     /// TS.43 operator tokens: the backend that resolves them, and issues them when simulated.
     pub operator_tokens: OperatorTokens,
+    /// CIBA request lifetime and polling interval (`ciba.*`).
+    pub ciba: CibaSettings,
 }
 
 /// What the JWTs clients sign (client assertions, request objects) are checked with.

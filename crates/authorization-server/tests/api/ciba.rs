@@ -439,3 +439,37 @@ async fn discovery_lists_the_backchannel_endpoint_and_poll_mode() {
         ])
     );
 }
+
+#[tokio::test]
+async fn the_lifetime_and_the_interval_are_the_configured_ones() {
+    let app = Builder {
+        ciba: Some(CibaSettings {
+            expires_in_seconds: 30,
+            interval_seconds: 5,
+        }),
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    let resp = backend_request(&app, &[("login_hint", "ipport:198.51.100.7")]).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (body["expires_in"].as_i64(), body["interval"].as_i64()),
+        (Some(30), Some(5))
+    );
+    let id = body["auth_req_id"].as_str().unwrap();
+    app.clock.advance(4);
+    let (_, e, d) = TestApp::error_of(poll(&app, "rp-backend", id).await).await;
+    assert_eq!(e, "slow_down");
+    assert!(d.contains("wait 10 s"), "{d}");
+    app.clock.advance(10);
+    assert_eq!(poll(&app, "rp-backend", id).await.status().as_u16(), 200);
+
+    let resp = backend_request(&app, &[("login_hint", "ipport:198.51.100.7")]).await;
+    let body: Value = resp.json().await.unwrap();
+    app.clock.advance(30);
+    let (_, e, _) =
+        TestApp::error_of(poll(&app, "rp-backend", body["auth_req_id"].as_str().unwrap()).await)
+            .await;
+    assert_eq!(e, "expired_token");
+}

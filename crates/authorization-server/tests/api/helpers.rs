@@ -5,6 +5,7 @@ use authorization_server::config::{
     AuthMethod, ClientKeySource, ClientSettings, EncryptionKeySource, Mode, Secret, StaticEntry,
     TrustedProxy,
 };
+pub use authorization_server::endpoints::backchannel::CibaSettings;
 pub use authorization_server::operator_token::OperatorTokenSettings;
 pub use authorization_server::protocol::GrantType;
 use authorization_server::{Application, Settings};
@@ -66,6 +67,8 @@ pub struct Builder {
     pub crypto: Option<nv_token::CryptoDispatch>,
     /// `[operator_token]` (the simulated backend when `None`).
     pub operator_token: Option<OperatorTokenSettings>,
+    /// `[ciba]` (the defaults when `None`).
+    pub ciba: Option<CibaSettings>,
 }
 
 pub fn entry(net: &str, ports: Option<&str>, msisdn: &str) -> StaticEntry {
@@ -217,6 +220,9 @@ impl Builder {
         }
         if let Some(o) = &self.operator_token {
             s.operator_token = o.clone();
+        }
+        if let Some(c) = self.ciba {
+            s.ciba = c;
         }
         s
     }

@@ -14,7 +14,6 @@ use actix_web::web;
 
 use super::issue::{self, Grant, TokenResponse};
 use crate::clients::Client;
-use crate::endpoints::backchannel::INTERVAL_SECONDS;
 
 /// What `slow_down` adds to the interval (CIBA §11: at least 5 s).
 const SLOW_DOWN_SECONDS: i64 = 5;
@@ -55,12 +54,13 @@ pub async fn redeem(
             "auth_req_id has expired: send a new backchannel authentication request",
         ));
     }
+    let interval = state.ciba.interval_seconds;
     let may_poll = state
         .store
         .put_if_absent(
             &keys::backchannel_poll(auth_req_id),
             b"1",
-            Duration::from_secs(INTERVAL_SECONDS as u64),
+            Duration::from_secs(interval as u64),
         )
         .await
         .map_err(OAuthError::unavailable)?;
@@ -72,7 +72,7 @@ pub async fn redeem(
             .put(
                 &keys::backchannel_poll(auth_req_id),
                 b"1",
-                Duration::from_secs((INTERVAL_SECONDS + SLOW_DOWN_SECONDS) as u64),
+                Duration::from_secs((interval + SLOW_DOWN_SECONDS) as u64),
             )
             .await
             .map_err(OAuthError::unavailable)?;
@@ -80,7 +80,7 @@ pub async fn redeem(
             ErrorCode::SlowDown,
             format!(
                 "polled sooner than the interval: wait {} s before the next poll",
-                INTERVAL_SECONDS + SLOW_DOWN_SECONDS
+                interval + SLOW_DOWN_SECONDS
             ),
         ));
     }
