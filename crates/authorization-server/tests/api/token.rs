@@ -386,3 +386,67 @@ async fn a_client_may_use_only_the_grant_types_registered_for_it() {
     .await;
     assert_eq!((s, e.as_str()), (400, "unauthorized_client"));
 }
+
+/// RFC 6749 §5.1: every token response, of every grant, success or error, is `no-store` and
+/// `no-cache`; so are the other answers that carry a credential (operator tokens,
+/// `auth_req_id`).
+#[tokio::test]
+async fn every_token_response_of_every_grant_is_not_cached() {
+    let app = spawn().await;
+    let code = app.code(&[]).await;
+    let hint = app.operator_token_hint("rp-backend").await;
+    let assertion = app.assertion(&app.assertion_claims("rp-jwt"));
+    let responses = [
+        app.redeem(&code).await,
+        app.token_form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .await,
+        app.token_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "rp-service"),
+            ("client_secret", SECRET),
+            ("scope", "operator-api:read"),
+        ])
+        .await,
+        app.token_form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", &assertion),
+        ])
+        .await,
+        app.http
+            .post(app.url("/bc-authorize"))
+            .form(&[
+                ("client_id", "rp-backend"),
+                ("client_secret", SECRET),
+                ("scope", NV_SCOPE),
+                ("login_hint", &hint),
+            ])
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .post(app.url("/entitlement/operator-token"))
+            .form(&[("client_id", "rp-jwt")])
+            .send()
+            .await
+            .unwrap(),
+        app.token_form(&[
+            ("grant_type", "urn:openid:params:grant-type:ciba"),
+            ("auth_req_id", "unknown"),
+            ("client_id", "rp-backend"),
+            ("client_secret", SECRET),
+        ])
+        .await,
+    ];
+    let mut statuses = Vec::new();
+    for resp in responses {
+        statuses.push(resp.status().as_u16());
+        assert_eq!(
+            resp.headers()["cache-control"],
+            "no-store",
+            "{}",
+            resp.url()
+        );
+        assert_eq!(resp.headers()["pragma"], "no-cache", "{}", resp.url());
+    }
+    assert_eq!(statuses, [200, 401, 200, 400, 200, 200, 400]);
+}
