@@ -751,6 +751,17 @@ impl Settings {
                     c.id
                 )));
             }
+            // RFC 6749 §4.4 and CIBA Core §7.1: grants of confidential clients only.
+            let public = c.auth_methods == [AuthMethod::None];
+            for grant in [GrantType::ClientCredentials, GrantType::Ciba] {
+                if public && c.grant_types.contains(&grant) {
+                    return Err(ConfigError(format!(
+                        "client {}: {grant} needs a confidential client (auth_methods other than \
+                         none)",
+                        c.id
+                    )));
+                }
+            }
             for scope in &c.two_legged_scopes {
                 if let Some(why) = not_two_legged(scope) {
                     return Err(ConfigError(format!(
@@ -1242,6 +1253,18 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.contains("unknown grant type"), "{err}");
+    }
+
+    #[test]
+    fn a_public_client_may_not_use_client_credentials_or_ciba() {
+        for grant in ["client_credentials", "urn:openid:params:grant-type:ciba"] {
+            let err = settings_from(&format!(
+                "[[clients]]\nid = \"app\"\nredirect_uris = [\"https://app.example/cb\"]\n\
+                 auth_methods = [\"none\"]\ngrant_types = [\"{grant}\"]"
+            ))
+            .unwrap_err();
+            assert!(err.contains("confidential client"), "{grant}: {err}");
+        }
     }
 
     #[test]

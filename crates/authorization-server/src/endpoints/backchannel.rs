@@ -161,6 +161,14 @@ async fn bc_authorize(
     scope
         .check_allowed(&client.scopes, &client.purposes)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    // Before the hint is resolved (an operator token is spent by it): a request for no API
+    // would spend a SIM proof on nothing.
+    if scope.api.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "scope must name a purpose and API scopes",
+        ));
+    }
 
     let now = state.now();
     let ciba = state.ciba;
@@ -189,12 +197,13 @@ async fn bc_authorize(
             "a new auth_req_id collides with a live one",
         ));
     }
-    // The first poll, too, waits for the interval (CIBA §7.3).
+    // The first poll, too, waits for the interval (CIBA §7.3); the key holds the interval in
+    // force, which each early poll grows (endpoints::token::ciba).
     state
         .store
         .put(
             &keys::backchannel_poll(&auth_req_id),
-            b"1",
+            ciba.interval_seconds.to_string().as_bytes(),
             Duration::from_secs(ciba.interval_seconds as u64),
         )
         .await
@@ -242,7 +251,7 @@ async fn subscriber(
             {
                 Ok(proven) => Ok(Subscriber {
                     phone_number: proven.phone_number,
-                    amr: vec![Amr::Sim],
+                    amr: vec![proven.amr],
                 }),
                 // Unknown, expired, spent or another client's: one answer, so a caller learns
                 // nothing about tokens it does not hold.

@@ -14,7 +14,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use nv_token::PhoneNumber;
+use nv_token::{Amr, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
 use super::admin::{self, json_body};
@@ -113,8 +113,16 @@ async fn device_token(
         .identify(req.peer_addr(), req.headers(), hint.as_ref(), state.now())
         .await
         .map_err(|why| unidentified(why, Prompt::Unspecified))?;
+    // The simulated service stands in for an entitlement server's SIM authentication with the
+    // network identification; a playground identity stays a playground one, so a grant that
+    // redeems the token never claims `sim` for a number nobody proved.
+    let amr = if subscriber.amr.contains(&Amr::Playground) {
+        Amr::Playground
+    } else {
+        Amr::Sim
+    };
     let issued = service
-        .issue(&subscriber.phone_number, &client_id)
+        .issue(&subscriber.phone_number, &client_id, amr)
         .await
         .map_err(issue_failed)?;
     tracing::info!(client_id = %client_id, subscriber = %subscriber.phone_number.masked(),
@@ -138,8 +146,9 @@ async fn admin_token(
     let service = issuer(&state)?;
     let new: NewToken = json_body(&req, payload, state.max_body_bytes).await?;
     let client_id = bound_client(&state, Some(&new.client_id))?;
+    // What an entitlement-server integration hands over: a SIM-authenticated subscriber.
     let issued = service
-        .issue(&new.msisdn, &client_id)
+        .issue(&new.msisdn, &client_id, Amr::Sim)
         .await
         .map_err(issue_failed)?;
     tracing::info!(client_id = %client_id, subscriber = %new.msisdn.masked(),

@@ -8,10 +8,12 @@
 //! that JSON — is [`Refusal::Unavailable`], which the grant answers `temporarily_unavailable`:
 //! an entitlement server that cannot be understood never identifies anyone.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nv_token::PhoneNumber;
+use nv_store::Store;
+use nv_token::{Amr, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
 use super::{Credentials, OperatorToken, OperatorTokenResolver, ProvenSubscriber, Refusal};
@@ -37,6 +39,9 @@ pub struct ExternalEntitlement {
     http: reqwest::Client,
     url: url::Url,
     credentials: Credentials,
+    /// Where presented tokens are remembered: single use here too, whatever the entitlement
+    /// server does with a token it is asked about twice.
+    store: Arc<dyn Store>,
 }
 
 impl ExternalEntitlement {
@@ -46,6 +51,7 @@ impl ExternalEntitlement {
         url: url::Url,
         credentials: Credentials,
         timeout: Duration,
+        store: Arc<dyn Store>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -55,6 +61,7 @@ impl ExternalEntitlement {
             http,
             url,
             credentials,
+            store,
         })
     }
 
@@ -98,6 +105,8 @@ impl ExternalEntitlement {
         Ok(ProvenSubscriber {
             phone_number: answer.msisdn,
             client_id: answer.client_id,
+            // The operator's entitlement server authenticated the SIM (TS.43, EAP-AKA).
+            amr: Amr::Sim,
         })
     }
 }
@@ -109,8 +118,31 @@ impl OperatorTokenResolver for ExternalEntitlement {
         token: &OperatorToken,
         client_id: &str,
     ) -> Result<ProvenSubscriber, Refusal> {
+        // Spent here before the entitlement server is asked: a second presentation is refused
+        // on every replica even if that server would answer 200 twice.
+        let first = self
+            .store
+            .put_if_absent(
+                &seen_key(token),
+                b"1",
+                Duration::from_secs(super::MAX_TTL_SECONDS),
+            )
+            .await
+            .map_err(|e| Refusal::Unavailable(format!("the store failed: {e}")))?;
+        if !first {
+            return Err(Refusal::Unknown);
+        }
         self.exchange(token, client_id).await
     }
+}
+
+/// The mark of a presented token: its hash, so a store dump yields no usable token.
+fn seen_key(token: &OperatorToken) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "operator-token-seen:{}",
+        hex::encode(Sha256::digest(token.expose().as_bytes()))
+    )
 }
 
 #[cfg(test)]
@@ -191,7 +223,8 @@ mod tests {
 
     fn backend(base: &str, path: &str, credentials: Credentials) -> ExternalEntitlement {
         let url = format!("{base}{path}").parse().unwrap();
-        ExternalEntitlement::new(url, credentials, Duration::from_millis(500)).unwrap()
+        let store = Arc::new(nv_store::MemoryStore::new(Arc::new(nv_store::SystemClock)));
+        ExternalEntitlement::new(url, credentials, Duration::from_millis(500), store).unwrap()
     }
 
     fn bearer() -> Credentials {
@@ -211,6 +244,7 @@ mod tests {
         let expected = Ok(ProvenSubscriber {
             phone_number: "+99012345678".parse().unwrap(),
             client_id: CLIENT.to_owned(),
+            amr: Amr::Sim,
         });
         assert_eq!(resolve(&base, "/ok").await, expected);
         let basic = Credentials::Basic {
@@ -222,6 +256,15 @@ mod tests {
             backend(&base, "/ok", basic).resolve(&token, CLIENT).await,
             expected
         );
+    }
+
+    #[actix_web::test]
+    async fn a_token_presented_twice_is_unknown_even_if_the_server_answers_200_again() {
+        let base = start_server();
+        let backend = backend(&base, "/ok", bearer());
+        let token: OperatorToken = "tok-1".parse().unwrap();
+        assert!(backend.resolve(&token, CLIENT).await.is_ok());
+        assert_eq!(backend.resolve(&token, CLIENT).await, Err(Refusal::Unknown));
     }
 
     #[actix_web::test]

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nv_store::{Clock, Store};
-use nv_token::PhoneNumber;
+use nv_token::{Amr, PhoneNumber};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -93,6 +93,10 @@ impl std::str::FromStr for OperatorToken {
 pub struct ProvenSubscriber {
     /// The subscriber whose SIM obtained the token.
     pub phone_number: PhoneNumber,
+    /// How the subscriber was identified when the token was issued: `sim` (an entitlement
+    /// server's SIM authentication, or the simulated one's network identification), or
+    /// `playground` for a token issued to a playground number — never upgraded to `sim`.
+    pub amr: Amr,
     /// The client (app) the token was issued for.
     pub client_id: String,
 }
@@ -157,6 +161,7 @@ impl OperatorTokens {
                     url.clone(),
                     credentials.clone(),
                     Duration::from_millis(*timeout_ms),
+                    store,
                 )?),
                 simulated: None,
             },

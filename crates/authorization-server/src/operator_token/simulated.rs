@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use nv_store::{Clock, Store, StoreError};
-use nv_token::PhoneNumber;
+use nv_token::{Amr, PhoneNumber};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,8 @@ pub enum IssueError {
 struct Record {
     phone_number: PhoneNumber,
     client_id: String,
+    /// How the subscriber was identified at issue ([`ProvenSubscriber::amr`]).
+    amr: Amr,
     /// Unix seconds; checked on redemption because a Redis TTL follows the server's clock, not
     /// the injected one.
     expires_at: i64,
@@ -87,11 +89,13 @@ impl SimulatedEntitlement {
         }
     }
 
-    /// A new token proving `phone_number` to `client_id`, valid for the configured lifetime.
+    /// A new token proving `phone_number` to `client_id`, valid for the configured lifetime;
+    /// `amr` is how the subscriber was identified, carried to the grant that redeems it.
     pub async fn issue(
         &self,
         phone_number: &PhoneNumber,
         client_id: &str,
+        amr: Amr,
     ) -> Result<Issued, IssueError> {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -99,6 +103,7 @@ impl SimulatedEntitlement {
         let record = Record {
             phone_number: phone_number.clone(),
             client_id: client_id.to_owned(),
+            amr,
             expires_at: self.clock.now().saturating_add(self.ttl_seconds as i64),
         };
         let sealed = serde_json::to_vec(&record)
@@ -146,6 +151,7 @@ impl SimulatedEntitlement {
         Ok(ProvenSubscriber {
             phone_number: record.phone_number,
             client_id: record.client_id,
+            amr: record.amr,
         })
     }
 }
@@ -184,7 +190,7 @@ mod tests {
     async fn a_token_proves_its_subscriber_to_its_client_once() {
         let clock = FakeClock::starting_now();
         let service = service(memory(&clock), &clock);
-        let issued = service.issue(&number(), CLIENT).await.unwrap();
+        let issued = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         assert_eq!(issued.expires_in, 120);
         assert_eq!(
             URL_SAFE_NO_PAD.decode(issued.token.expose()).unwrap().len(),
@@ -194,7 +200,8 @@ mod tests {
             service.redeem(&issued.token, CLIENT).await,
             Ok(ProvenSubscriber {
                 phone_number: number(),
-                client_id: CLIENT.to_owned()
+                client_id: CLIENT.to_owned(),
+                amr: Amr::Sim,
             })
         );
         assert_eq!(
@@ -215,7 +222,7 @@ mod tests {
     async fn a_token_presented_by_another_client_is_refused_and_spent() {
         let clock = FakeClock::starting_now();
         let service = service(memory(&clock), &clock);
-        let issued = service.issue(&number(), CLIENT).await.unwrap();
+        let issued = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         assert_eq!(
             service.redeem(&issued.token, "other-app").await,
             Err(Refusal::ForeignClient)
@@ -230,8 +237,8 @@ mod tests {
     async fn a_token_expires_after_its_lifetime() {
         let clock = FakeClock::starting_now();
         let service = service(memory(&clock), &clock);
-        let kept = service.issue(&number(), CLIENT).await.unwrap();
-        let late = service.issue(&number(), CLIENT).await.unwrap();
+        let kept = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
+        let late = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         clock.advance(119);
         assert!(service.redeem(&kept.token, CLIENT).await.is_ok());
         clock.advance(1);
@@ -248,7 +255,7 @@ mod tests {
         let store_clock = FakeClock::starting_now();
         let clock = FakeClock::new(store_clock.now());
         let service = service(memory(&store_clock), &clock);
-        let issued = service.issue(&number(), CLIENT).await.unwrap();
+        let issued = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         clock.advance(120);
         assert_eq!(
             service.redeem(&issued.token, CLIENT).await,
@@ -261,7 +268,7 @@ mod tests {
         let clock = FakeClock::starting_now();
         let store = memory(&clock);
         let service = service(store.clone(), &clock);
-        let issued = service.issue(&number(), CLIENT).await.unwrap();
+        let issued = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         let entries = store.scan_prefix("operator-token:").await.unwrap();
         assert_eq!(entries.len(), 1);
         let (key, value) = &entries[0];
@@ -278,8 +285,8 @@ mod tests {
         let clock = FakeClock::starting_now();
         let store = memory(&clock);
         let service = service(store.clone(), &clock);
-        let issued = service.issue(&number(), CLIENT).await.unwrap();
-        let other = service.issue(&number(), CLIENT).await.unwrap();
+        let issued = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
+        let other = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         // Someone with write access to the store files another token's record under this one.
         let key = keys::operator_token(other.token.expose());
         let foreign = store.take(&key).await.unwrap().unwrap();
@@ -301,7 +308,10 @@ mod tests {
             Arc::new(service(store.clone(), &clock)),
             Arc::new(service(store, &clock)),
         ];
-        let issued = replicas[0].issue(&number(), CLIENT).await.unwrap();
+        let issued = replicas[0]
+            .issue(&number(), CLIENT, Amr::Sim)
+            .await
+            .unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(32));
         let tasks: Vec<_> = (0..32)
             .map(|i| {
@@ -350,14 +360,14 @@ mod tests {
         let clock = FakeClock::starting_now();
         let store: Arc<dyn Store> = Arc::new(redis.store("optoken:").await);
         let service = service(store, &clock);
-        let issued = service.issue(&number(), CLIENT).await.unwrap();
+        let issued = service.issue(&number(), CLIENT, Amr::Sim).await.unwrap();
         redis.stop();
         assert!(matches!(
             service.redeem(&issued.token, CLIENT).await,
             Err(Refusal::Unavailable(_))
         ));
         assert!(matches!(
-            service.issue(&number(), CLIENT).await,
+            service.issue(&number(), CLIENT, Amr::Sim).await,
             Err(IssueError::Store(_))
         ));
     }

@@ -197,6 +197,7 @@ async fn bad_backchannel_requests_get_the_ciba_errors() {
             "invalid_scope",
         ),
         (vec![ip, ("request_uri", "urn:x")], 400, "invalid_request"),
+        (vec![ip, ("scope", "openid")], 400, "invalid_scope"),
         (
             vec![ip, ("client_secret", "wrong-secret")],
             401,
@@ -288,12 +289,17 @@ async fn polling_faster_than_the_interval_is_slow_down_each_time() {
     app.clock.advance(1);
     let (_, e, _) = TestApp::error_of(poll(&app, "rp-backend", &id).await).await;
     assert_eq!(e, "slow_down");
-    // After slow_down the client must wait the interval plus 5 s (CIBA §11).
+    // After slow_down the client must wait the interval plus 5 s, and each further early poll
+    // adds 5 s more (CIBA §11: "for this and all subsequent requests").
     app.clock.advance(6);
     let (_, e, d) = TestApp::error_of(poll(&app, "rp-backend", &id).await).await;
     assert_eq!(e, "slow_down");
-    assert!(d.contains("wait 7 s"), "{d}");
-    app.clock.advance(7);
+    assert!(d.contains("wait 12 s"), "{d}");
+    app.clock.advance(11);
+    let (_, e, d) = TestApp::error_of(poll(&app, "rp-backend", &id).await).await;
+    assert_eq!(e, "slow_down");
+    assert!(d.contains("wait 17 s"), "{d}");
+    app.clock.advance(17);
     assert_eq!(poll(&app, "rp-backend", &id).await.status().as_u16(), 200);
 }
 

@@ -98,7 +98,11 @@ async fn only_a_trusted_client_may_assert_a_number_and_its_tokens_say_so() {
 
     let assertion = sign(&app, &claims(&app, "rp-jwt", "tel:+99011110009", json!({})));
     let (s, e, _) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;
-    assert_eq!((s, e.as_str()), (400, "unauthorized_client"));
+    assert_eq!((s, e.as_str()), (400, "invalid_grant"));
+    // Without the tel: prefix it is no sub of this grant, even for the trusted client.
+    let assertion = sign(&app, &claims(&app, "rp-trusted", "+99011110009", json!({})));
+    let (s, e, _) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;
+    assert_eq!((s, e.as_str()), (400, "invalid_grant"));
 }
 
 #[tokio::test]
@@ -233,4 +237,33 @@ async fn one_operator_token_in_many_concurrent_assertions_gives_exactly_one_toke
         1,
         "{statuses:?}"
     );
+}
+
+#[tokio::test]
+async fn a_token_a_playground_number_obtained_stays_a_playground_identity() {
+    let app = Builder {
+        no_loopback: true,
+        playground: true,
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    let body: Value = app
+        .http
+        .post(app.url("/entitlement/operator-token"))
+        .form(&[("client_id", "rp-jwt"), ("login_hint", "tel:+99000000077")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sub = format!("operatortoken:{}", body["operator_token"].as_str().unwrap());
+    let assertion = sign(&app, &claims(&app, "rp-jwt", &sub, json!({})));
+    let body: Value = grant(&app, &assertion, &[]).await.json().await.unwrap();
+    let at = app
+        .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+        .await;
+    assert_eq!(at.phone_number.as_str(), "+99000000077");
+    assert_eq!(at.amr, ["playground"], "never upgraded to sim");
 }

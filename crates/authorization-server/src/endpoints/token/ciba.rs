@@ -2,8 +2,8 @@
 //! accepted backchannel request ([`crate::endpoints::backchannel`]) once.
 //!
 //! A poll sooner than `interval` after the request or the previous poll is `slow_down` (§11),
-//! and the next one must then wait 5 s more; the throttle is its own store key, so no poll
-//! ever writes the
+//! and each one adds 5 s to the interval in force; the throttle is its own store key, so no
+//! poll ever writes the
 //! request record back (a write-back racing a redemption on another replica could resurrect a
 //! spent request). The record itself is taken atomically: of concurrent polls on any replicas,
 //! exactly one gets the tokens.
@@ -17,6 +17,8 @@ use crate::clients::Client;
 
 /// What `slow_down` adds to the interval (CIBA §11: at least 5 s).
 const SLOW_DOWN_SECONDS: i64 = 5;
+/// The interval stops growing here: a request lives at most 600 s anyway.
+const MAX_INTERVAL_SECONDS: i64 = 600;
 use crate::error::{ErrorCode, OAuthError};
 use crate::protocol::Params;
 use crate::state::records::{BackchannelGrant, SealedRecord};
@@ -54,34 +56,43 @@ pub async fn redeem(
             "auth_req_id has expired: send a new backchannel authentication request",
         ));
     }
+    // The throttle key holds the interval in force; it exists while a poll would be early.
+    let throttle = keys::backchannel_poll(auth_req_id);
     let interval = state.ciba.interval_seconds;
     let may_poll = state
         .store
         .put_if_absent(
-            &keys::backchannel_poll(auth_req_id),
-            b"1",
+            &throttle,
+            interval.to_string().as_bytes(),
             Duration::from_secs(interval as u64),
         )
         .await
         .map_err(OAuthError::unavailable)?;
     if !may_poll {
-        // §11: the client must now wait 5 s more than the interval; a poll before that is
-        // early again. Only the throttle key is written, never the request record.
+        // §11: the interval grows by 5 s for this and every later request: each early poll
+        // adds 5 s to the one in force. Only the throttle key is written, never the record.
+        let in_force = state
+            .store
+            .get(&throttle)
+            .await
+            .map_err(OAuthError::unavailable)?
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
+            .unwrap_or(interval);
+        let wait = in_force
+            .saturating_add(SLOW_DOWN_SECONDS)
+            .min(MAX_INTERVAL_SECONDS);
         state
             .store
             .put(
-                &keys::backchannel_poll(auth_req_id),
-                b"1",
-                Duration::from_secs((interval + SLOW_DOWN_SECONDS) as u64),
+                &throttle,
+                wait.to_string().as_bytes(),
+                Duration::from_secs(wait as u64),
             )
             .await
             .map_err(OAuthError::unavailable)?;
         return Err(OAuthError::new(
             ErrorCode::SlowDown,
-            format!(
-                "polled sooner than the interval: wait {} s before the next poll",
-                interval + SLOW_DOWN_SECONDS
-            ),
+            format!("polled sooner than the interval: wait {wait} s before the next poll"),
         ));
     }
     // Single use: whoever takes the record redeems it.

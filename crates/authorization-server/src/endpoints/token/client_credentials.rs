@@ -17,6 +17,12 @@ pub async fn redeem(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
+    // RFC 6749 §4.4: confidential clients only (a public client's id is no credential).
+    if client.is_public() {
+        return Err(OAuthError::invalid_client(
+            "the client-credentials grant is for confidential clients: authenticate the client",
+        ));
+    }
     let raw = params.get("scope").ok_or_else(|| {
         OAuthError::invalid_request("scope is missing: the client-credentials grant requires it")
     })?;

@@ -188,6 +188,13 @@ pub async fn redeem(
     scope
         .check_allowed(&client.scopes, &client.purposes)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+    // The profile: `tel:` or `operatortoken:`, prefixed (the bare E.164 form `login_hint`
+    // tolerates is not a `sub` of this grant).
+    if !(verified.sub.starts_with("tel:") || verified.sub.starts_with("operatortoken:")) {
+        return Err(invalid(
+            "the assertion sub must be operatortoken:<token> or tel:+<E.164>",
+        ));
+    }
     let hint: LoginHint = verified
         .sub
         .parse()
@@ -212,7 +219,7 @@ pub async fn redeem(
                 .resolve(&token, &client.id)
                 .await
             {
-                Ok(proven) => (proven.phone_number, Amr::Sim),
+                Ok(proven) => (proven.phone_number, proven.amr),
                 Err(Refusal::Unknown | Refusal::ForeignClient) => {
                     return Err(invalid(
                         "the operator token is unknown, expired, already used or was issued \
@@ -233,11 +240,11 @@ pub async fn redeem(
             {
                 (n, Amr::Playground)
             } else {
-                // A number proves nothing about who holds the SIM.
-                return Err(OAuthError::new(
-                    ErrorCode::UnauthorizedClient,
-                    "this client is not trusted to assert numbers: sub must be an operator \
-                     token (operatortoken:<token>)",
+                // A number proves nothing about who holds the SIM: an invalid assertion for this
+                // client (RFC 7523 §3.1, the profile's table), not a grant it may not use.
+                return Err(invalid(
+                    "this client is not trusted to assert numbers: sub must be an operator token \
+                     (operatortoken:<token>)",
                 ));
             }
         }
