@@ -31,6 +31,8 @@ pub struct Client {
     pub trusted_number_assertion: bool,
     /// What the client-credentials grant may give it (`two_legged_scopes`).
     pub two_legged_scopes: Vec<String>,
+    /// Whether its CIBA requests may name a device by address (`ipport_hints`).
+    pub ipport_hints: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -191,6 +193,7 @@ impl ClientRegistry {
                 grant_types: c.grant_types.clone(),
                 trusted_number_assertion: c.trusted_number_assertion,
                 two_legged_scopes: c.two_legged_scopes.clone(),
+                ipport_hints: c.ipport_hints,
             };
             map.insert(c.id.clone(), Arc::new(client));
         }

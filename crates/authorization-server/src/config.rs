@@ -457,6 +457,10 @@ pub struct ClientSettings {
     /// instead of proving one with an operator token: a relying party the operator trusts to
     /// have verified the number itself. Off by default; the tokens it gets say so in `amr`.
     pub trusted_number_assertion: bool,
+    /// Whether its CIBA requests may name the device by address (`login_hint=ipport:…`): the
+    /// client's word about where a device connected from, which tells it who holds an address.
+    /// Off by default.
+    pub ipport_hints: bool,
     /// Scopes it may get with the client-credentials grant (2-legged, no subscriber): the
     /// operator's other APIs. Number Verification scopes are 3-legged only and refused here.
     pub two_legged_scopes: Vec<String>,
@@ -497,6 +501,8 @@ struct RawClientSettings {
     trusted_number_assertion: bool,
     #[serde(default)]
     two_legged_scopes: Vec<String>,
+    #[serde(default)]
+    ipport_hints: bool,
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -542,6 +548,7 @@ impl TryFrom<RawClientSettings> for ClientSettings {
             grant_types: raw.grant_types,
             trusted_number_assertion: raw.trusted_number_assertion,
             two_legged_scopes: raw.two_legged_scopes,
+            ipport_hints: raw.ipport_hints,
         })
     }
 }

@@ -361,6 +361,8 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             grant_types: GrantType::ALL.to_vec(),
             trusted_number_assertion: false,
             two_legged_scopes: Vec::new(),
+            // The local stack shows every CIBA hint.
+            ipport_hints: true,
         };
         // The JWT-bearer path of a relying party the operator trusts to assert numbers
         // (`sub = tel:+…`), signing with the demo key; its tokens carry `amr: rp_asserted`.

@@ -172,6 +172,14 @@ async fn bc_authorize(
 
     let now = state.now();
     let ciba = state.ciba;
+    // An address is the client's word about where a device connected from, and the answer
+    // tells it who holds that address: only for clients registered to name devices so.
+    if matches!(hint, LoginHint::IpPort(..)) && !client.ipport_hints {
+        return Err(OAuthError::BackchannelDenied {
+            description: "this client is not registered to name devices by address (ipport:)"
+                .into(),
+        });
+    }
     let subscriber = subscriber(&state, &client.id, &hint, now).await?;
     let auth_req_id = random_id();
     let grant = BackchannelGrant {

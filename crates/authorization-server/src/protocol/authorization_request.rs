@@ -241,6 +241,7 @@ mod tests {
             grant_types: vec![crate::protocol::GrantType::AuthorizationCode],
             trusted_number_assertion: false,
             two_legged_scopes: Vec::new(),
+            ipport_hints: false,
         };
         ClientRegistry::from_settings(
             &Settings::default(),

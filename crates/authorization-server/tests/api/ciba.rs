@@ -479,3 +479,33 @@ async fn the_lifetime_and_the_interval_are_the_configured_ones() {
             .await;
     assert_eq!(e, "expired_token");
 }
+
+#[tokio::test]
+async fn only_a_client_registered_for_address_hints_may_name_a_device_by_address() {
+    let app = spawn().await;
+    // rp-trusted may use CIBA but not `ipport:` hints.
+    let mut claims = app.assertion_claims("rp-trusted");
+    claims["aud"] = json!(app.url("/bc-authorize"));
+    let assertion = app.assertion(&claims);
+    let form = |hint: &'static str, assertion: String| {
+        vec![
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion),
+            ("scope", SCOPE.to_owned()),
+            ("login_hint", hint.to_owned()),
+        ]
+    };
+    let resp = app
+        .http
+        .post(app.url("/bc-authorize"))
+        .form(&form("ipport:198.51.100.7", assertion))
+        .send()
+        .await
+        .unwrap();
+    let (s, e, d) = TestApp::error_of(resp).await;
+    assert_eq!((s, e.as_str()), (403, "access_denied"), "{d}");
+    assert!(d.contains("ipport"), "{d}");
+}

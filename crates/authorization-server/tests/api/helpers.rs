@@ -96,6 +96,7 @@ fn client(id: &str, redirect: &str, methods: Vec<AuthMethod>) -> ClientSettings 
         grant_types: vec![GrantType::AuthorizationCode],
         trusted_number_assertion: false,
         two_legged_scopes: Vec::new(),
+        ipport_hints: false,
     }
 }
 
@@ -148,6 +149,7 @@ impl Builder {
             json!({"keys": [Value::Object(rp_key.public_jwk().as_ref().clone())]}),
         ));
         jwt.grant_types = GrantType::ALL.to_vec();
+        jwt.ipport_hints = true;
         let mut secret = client(
             "rp-secret",
             RP_REDIRECT,
@@ -175,11 +177,12 @@ impl Builder {
         );
         backend.secret = Some(Secret::new(SECRET));
         backend.grant_types = vec![GrantType::Ciba];
+        backend.ipport_hints = true;
         // Trusted to assert numbers in JWT-bearer assertions; and one with keys but the code
         // flow only.
         let mut trusted = client("rp-trusted", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
         trusted.keys = jwt.keys.clone();
-        trusted.grant_types = vec![GrantType::JwtBearer];
+        trusted.grant_types = vec![GrantType::JwtBearer, GrantType::Ciba];
         trusted.trusted_number_assertion = true;
         let mut code_only = client("rp-code-only", RP_REDIRECT, vec![AuthMethod::PrivateKeyJwt]);
         code_only.keys = jwt.keys.clone();
