@@ -164,6 +164,42 @@ impl Stack {
     pub fn keys_path(&self) -> &std::path::Path {
         self.keys_dir.path()
     }
+
+    /// The demo client's private key (`demo-app.jwk`, written by the authorization server in
+    /// dev mode): what its assertions are signed with.
+    pub fn demo_key(&self) -> nv_token::SigningKey {
+        let jwk = josekit::jwk::Jwk::from_bytes(
+            std::fs::read(self.keys_path().join("demo-app.jwk")).expect("the demo key"),
+        )
+        .expect("a JWK");
+        nv_token::SigningKey::from_jwk(&jwk, None).expect("a signing key")
+    }
+
+    /// An operator token for `client_id` from the device-facing entitlement endpoint (this
+    /// process is the loopback subscriber), as the hint `operatortoken:<token>`.
+    pub async fn operator_token_hint(&self, client_id: &str) -> String {
+        let issued: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/entitlement/operator-token", self.as_url))
+            .form(&[("client_id", client_id)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        format!(
+            "operatortoken:{}",
+            issued["operator_token"].as_str().unwrap()
+        )
+    }
+}
+
+/// Unix seconds now (the servers' system clock).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
 }
 
 impl Stack {

@@ -55,16 +55,9 @@ async fn an_off_the_shelf_oidc_client_completes_the_flow_from_discovery_alone() 
     let code = get("code").expect("a code");
 
     // private_key_jwt: the assertion is added as extra parameters; the library sends client_id.
-    let key_jwk = josekit::jwk::Jwk::from_bytes(
-        std::fs::read(stack.keys_path().join("demo-app.jwk")).unwrap(),
-    )
-    .unwrap();
-    let key = nv_token::SigningKey::from_jwk(&key_jwk, None).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let assertion = key
+    let now = end_to_end::unix_now();
+    let assertion = stack
+        .demo_key()
         .sign_json(
             None,
             &serde_json::json!({"iss": "demo-app", "sub": "demo-app", "aud": format!("{}/token", stack.issuer),

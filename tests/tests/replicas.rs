@@ -137,21 +137,15 @@ impl Replicas {
     }
 
     fn assertion(&self) -> String {
-        let jwk = josekit::jwk::Jwk::from_bytes(
-            std::fs::read(self.a.keys_path().join("demo-app.jwk")).unwrap(),
-        )
-        .unwrap();
-        let key = nv_token::SigningKey::from_jwk(&jwk, None).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        key.sign_json(
-            None,
-            &serde_json::json!({"iss": "demo-app", "sub": "demo-app", "aud": self.a.issuer,
+        let now = end_to_end::unix_now();
+        self.a
+            .demo_key()
+            .sign_json(
+                None,
+                &serde_json::json!({"iss": "demo-app", "sub": "demo-app", "aud": self.a.issuer,
                 "iat": now, "exp": now + 120, "jti": uuid::Uuid::new_v4().to_string()}),
-        )
-        .unwrap()
+            )
+            .unwrap()
     }
 
     async fn redeem_jwt(&self, as_url: &str, code: &str, assertion: &str) -> reqwest::Response {

@@ -69,21 +69,15 @@ async fn an_operator_token_through_ciba_verifies_the_number_at_the_api() {
 
 /// A JWT-bearer assertion signed with the demo client's key (`keys/demo-app.jwk`).
 fn assertion(stack: &end_to_end::Stack, iss: &str, sub: &str) -> String {
-    let jwk = josekit::jwk::Jwk::from_bytes(
-        std::fs::read(stack.keys_path().join("demo-app.jwk")).unwrap(),
-    )
-    .unwrap();
-    let key = nv_token::SigningKey::from_jwk(&jwk, None).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    key.sign_json(
-        Some("JWT"),
-        &json!({"iss": iss, "sub": sub, "aud": format!("{}/token", stack.issuer),
+    let now = end_to_end::unix_now();
+    stack
+        .demo_key()
+        .sign_json(
+            Some("JWT"),
+            &json!({"iss": iss, "sub": sub, "aud": format!("{}/token", stack.issuer),
             "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(), "scope": SCOPE}),
-    )
-    .unwrap()
+        )
+        .unwrap()
 }
 
 async fn jwt_bearer_token(stack: &end_to_end::Stack, assertion: &str) -> String {

@@ -29,6 +29,31 @@ pub struct Registered<'a> {
     pub jti: Option<&'a str>,
 }
 
+/// The registered claims as a JWT's payload carries them, for a caller's claims type to take in
+/// with `#[serde(flatten)]`; [`RegisteredClaims::borrowed`] is what [`check`] reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct RegisteredClaims {
+    pub iss: Option<String>,
+    pub aud: Option<Audience>,
+    pub exp: Option<i64>,
+    pub nbf: Option<i64>,
+    pub iat: Option<i64>,
+    pub jti: Option<String>,
+}
+
+impl RegisteredClaims {
+    pub fn borrowed(&self) -> Registered<'_> {
+        Registered {
+            iss: self.iss.as_deref(),
+            aud: self.aud.as_ref(),
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            jti: self.jti.as_deref(),
+        }
+    }
+}
+
 /// Which `aud` values are accepted.
 #[derive(Debug, Clone, Copy)]
 pub enum AudienceRule<'a> {

@@ -7,8 +7,8 @@ use actix_web::HttpResponse;
 use serde_json::json;
 
 use crate::clients::CLIENT_JWS_ALGS;
-use crate::endpoints::token::SUPPORTED;
 use crate::protocol::scope::OPENID;
+use crate::protocol::GrantType;
 use crate::state::AppState;
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
@@ -41,7 +41,7 @@ fn discovery_document(state: &AppState) -> serde_json::Value {
     let mut id_token_algs: Vec<&str> = state.signing.all().iter().map(|k| k.alg().name()).collect();
     id_token_algs.sort();
     id_token_algs.dedup();
-    let grant_types: Vec<&str> = SUPPORTED.iter().map(|g| g.name()).collect();
+    let grant_types: Vec<&str> = GrantType::ALL.iter().map(|g| g.name()).collect();
     json!({
         "issuer": state.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),

@@ -95,14 +95,14 @@ pub async fn redeem(
             format!("polled sooner than the interval: wait {wait} s before the next poll"),
         ));
     }
-    // Single use: whoever takes the record redeems it.
-    let raw = state
+    // Single use: whoever takes the record redeems it. Records are written once and never
+    // rewritten, so what was taken is what was opened above.
+    state
         .store
         .take(&key)
         .await
         .map_err(OAuthError::unavailable)?
         .ok_or_else(invalid)?;
-    let grant = BackchannelGrant::open(auth_req_id, &raw).ok_or_else(invalid)?;
     let grant = Grant {
         phone_number: grant.phone_number,
         amr: grant.amr,

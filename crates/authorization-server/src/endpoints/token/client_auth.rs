@@ -10,9 +10,8 @@ use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use josekit::jws::JwsHeader;
-use nv_token::jwt::{AudienceRule, Registered, ReplayMark};
+use nv_token::jwt::{AudienceRule, RegisteredClaims, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
-use nv_token::Audience;
 use serde::Deserialize;
 
 use crate::clients::{Client, ClientJwsError, CLIENT_JWS_ALGS};
@@ -165,13 +164,9 @@ fn with_secret(
 
 #[derive(Deserialize)]
 struct AssertionClaims {
-    iss: Option<String>,
+    #[serde(flatten)]
+    registered: RegisteredClaims,
     sub: Option<String>,
-    aud: Option<Audience>,
-    exp: Option<i64>,
-    iat: Option<i64>,
-    nbf: Option<i64>,
-    jti: Option<String>,
     /// Members of an authorization request: a JWT that has them is a request object, which
     /// must not pass for a client assertion even when its other claims would (RFC 9101 §10.8).
     response_type: Option<serde::de::IgnoredAny>,
@@ -189,6 +184,7 @@ async fn with_assertion(
     let unverified = peek_jws_payload::<AssertionClaims>(jwt)
         .ok_or_else(|| invalid("client_assertion is not a JWT"))?;
     let claimed = unverified
+        .registered
         .iss
         .clone()
         .or(unverified.sub.clone())
@@ -304,16 +300,14 @@ fn check_assertion_claims(
         state.client_jwt.leeway_seconds,
         state.now(),
     );
-    let registered = Registered {
-        iss: c.iss.as_deref(),
-        aud: c.aud.as_ref(),
-        exp: c.exp,
-        nbf: c.nbf,
-        iat: c.iat,
-        jti: c.jti.as_deref(),
-    };
-    client_jwt::check(&registered, &policy, "client_assertion", ISSUER, AUDIENCE)
-        .map_err(|d| invalid(&d))
+    client_jwt::check(
+        &c.registered.borrowed(),
+        &policy,
+        "client_assertion",
+        ISSUER,
+        AUDIENCE,
+    )
+    .map_err(|d| invalid(&d))
 }
 
 /// Replay cache (RFC 7523 §3 item 7): the `jti` is remembered until the assertion expires, in the

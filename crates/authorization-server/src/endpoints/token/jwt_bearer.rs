@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest};
-use nv_token::jwt::{AudienceRule, Registered, ReplayMark};
+use nv_token::jwt::{AudienceRule, RegisteredClaims, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
-use nv_token::{Amr, Audience};
+use nv_token::Amr;
 use serde::Deserialize;
 
 use super::issue::{self, Grant, TokenResponse};
@@ -33,13 +33,9 @@ use crate::state::{keys, AppState};
 
 #[derive(Deserialize)]
 struct Claims {
-    iss: Option<String>,
+    #[serde(flatten)]
+    registered: RegisteredClaims,
     sub: Option<String>,
-    aud: Option<Audience>,
-    exp: Option<i64>,
-    iat: Option<i64>,
-    nbf: Option<i64>,
-    jti: Option<String>,
     scope: Option<String>,
 }
 
@@ -88,6 +84,7 @@ pub async fn authenticate(
     let claims: Claims = peek_jws_payload(jwt)
         .ok_or_else(|| invalid("the assertion claims are not a JSON object"))?;
     let iss = claims
+        .registered
         .iss
         .as_deref()
         .ok_or_else(|| invalid("the assertion has no iss"))?;
@@ -147,16 +144,14 @@ fn check_claims(state: &AppState, client: &Client, c: Claims) -> Result<Verified
         state.client_jwt.leeway_seconds,
         state.now(),
     );
-    let registered = Registered {
-        iss: c.iss.as_deref(),
-        aud: c.aud.as_ref(),
-        exp: c.exp,
-        nbf: c.nbf,
-        iat: c.iat,
-        jti: c.jti.as_deref(),
-    };
-    let mark = client_jwt::check(&registered, &policy, "the assertion", ISSUER, AUDIENCE)
-        .map_err(invalid)?;
+    let mark = client_jwt::check(
+        &c.registered.borrowed(),
+        &policy,
+        "the assertion",
+        ISSUER,
+        AUDIENCE,
+    )
+    .map_err(invalid)?;
     let sub = c.sub.ok_or_else(|| invalid("the assertion has no sub"))?;
     let scope = c
         .scope
