@@ -267,3 +267,41 @@ async fn a_token_a_playground_number_obtained_stays_a_playground_identity() {
     assert_eq!(at.phone_number.as_str(), "+99000000077");
     assert_eq!(at.amr, ["playground"], "never upgraded to sim");
 }
+
+#[tokio::test]
+async fn an_unreachable_external_entitlement_server_is_temporarily_unavailable_for_both_grants() {
+    // Nothing listens on the discard port of loopback.
+    let settings: OperatorTokenSettings = serde_json::from_value(json!({
+        "backend": "external",
+        "url": "http://127.0.0.1:9/operator-token",
+        "credentials": {"bearer": {"token": "t"}},
+        "timeout_ms": 500,
+    }))
+    .unwrap();
+    let app = Builder {
+        operator_token: Some(settings),
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    let assertion = sign(
+        &app,
+        &claims(&app, "rp-jwt", "operatortoken:tok-x", json!({})),
+    );
+    let (s, e, _) = TestApp::error_of(grant(&app, &assertion, &[]).await).await;
+    assert_eq!((s, e.as_str()), (503, "temporarily_unavailable"));
+    let resp = app
+        .http
+        .post(app.url("/bc-authorize"))
+        .form(&[
+            ("client_id", "rp-backend"),
+            ("client_secret", SECRET),
+            ("scope", SCOPE),
+            ("login_hint", "operatortoken:tok-y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (s, e, _) = TestApp::error_of(resp).await;
+    assert_eq!((s, e.as_str()), (503, "temporarily_unavailable"));
+}
