@@ -7,7 +7,8 @@
 //! 3. inner JWS verified with the authorization server's keys (refetched on an unknown `kid`),
 //!    `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`/`iat` with the leeway, a `jti` → else 401
 //!    (2 and 3 are `nv_token::opener::Opener::open`);
-//! 4. the operation's scope (any of `Op::SCOPES`) → else 403 `PERMISSION_DENIED`;
+//! 4. a scope granting the operation's right, in any API version's name (`Op::SCOPE`,
+//!    [`ApiScope::grants`]) → else 403 `PERMISSION_DENIED`;
 //! 5. `amr` is network- or SIM-based (CAMARA NV: "This must be done via mobile network
 //!    authentication") → else 403 `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`.
 //!
@@ -36,11 +37,13 @@ use crate::state::AppState;
 /// Longest bearer token considered (ours are ≈ 1.5 KB); anything longer is refused unread.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// One protected operation: its API family and the scopes that grant it.
+/// One protected operation: its API family and the scope it requires.
 pub trait Operation: 'static {
     const API: ApiVersion;
-    /// Any one of these is enough; the first is the one named in a 403.
-    const SCOPES: &'static [ApiScope];
+    /// The scope of this API version, named in a 403. A token with any scope that grants the
+    /// same right passes ([`ApiScope::grants`]: SDKs ask for one version's name and call
+    /// another version's path).
+    const SCOPE: ApiScope;
 }
 
 /// A token that passed every check but single use. See the module documentation.
@@ -163,9 +166,10 @@ impl<Op: Operation> FromRequest for VerifiedAccessToken<Op> {
                 state.ok_or_else(|| ApiError::Internal("AppState not registered".into()))?;
             let token = token.map_err(ApiError::Unauthenticated)?;
             let token = state.verifier.open(token).await?;
-            if !Op::SCOPES.iter().any(|s| token.has_scope(*s)) {
-                let required = Op::SCOPES.first().map_or("", |s| s.name());
-                return Err(ApiError::PermissionDenied { required });
+            if !token.grants(Op::SCOPE) {
+                return Err(ApiError::PermissionDenied {
+                    required: Op::SCOPE.name(),
+                });
             }
             if !token.has_amr(&state.verifier.accepted_amr) {
                 return Err(ApiError::NotAuthenticatedByMobileNetwork {

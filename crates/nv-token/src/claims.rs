@@ -197,6 +197,13 @@ pub(crate) fn has_scope(scope: &str, wanted: ApiScope) -> bool {
     scope_contains(scope, wanted.name())
 }
 
+pub(crate) fn grants(scope: &str, required: ApiScope) -> bool {
+    scope
+        .split(' ')
+        .filter_map(|s| s.parse::<ApiScope>().ok())
+        .any(|s| s.grants(required))
+}
+
 fn scope_contains(scope: &str, wanted: &str) -> bool {
     scope
         .split(' ')

@@ -33,7 +33,7 @@ pub use keys::{
     SigningKey, SigningKeys, VerificationKeys,
 };
 pub use phone::{HashedPhoneNumber, PhoneNumber, PhoneNumberError};
-pub use scope::ApiScope;
+pub use scope::{ApiScope, Right};
 pub use seal::{open, seal, JweSegment, OpenError, OpenPolicy, Opened, SealError, TokenContext};
 
 /// A random (version 4) UUID for identifiers that must be unique but are not secrets: token

@@ -287,11 +287,14 @@ impl Opened {
         }
     }
 
-    pub fn has_scope(&self, wanted: ApiScope) -> bool {
-        match self {
-            Opened::Complete(c, _) => claims::has_scope(&c.scope, wanted),
-            Opened::WithoutPhoneNumber(c) => claims::has_scope(&c.scope, wanted),
-        }
+    /// Whether one of the token's scopes grants what `required` grants, in whichever API
+    /// version's name it was issued ([`ApiScope::grants`]).
+    pub fn grants(&self, required: ApiScope) -> bool {
+        let scope = match self {
+            Opened::Complete(c, _) => &c.scope,
+            Opened::WithoutPhoneNumber(c) => &c.scope,
+        };
+        claims::grants(scope, required)
     }
 
     pub fn has_amr(&self, accepted: &[Amr]) -> bool {

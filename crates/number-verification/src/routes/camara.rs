@@ -15,44 +15,45 @@ use crate::extractor::{Operation, VerifiedAccessToken};
 
 const VERIFY: ApiScope = ApiScope::Verify;
 const SHARE: ApiScope = ApiScope::DevicePhoneNumberRead;
-/// 0.3.1 scope names; operator SDKs send the 1.0+ names to `/v0` too, so both are accepted there.
+/// 0.3.1 scope names (the 1.0+ names are accepted there too, and these at 1.0+:
+/// [`ApiScope::grants`]).
 const V0_VERIFY: ApiScope = ApiScope::V0VerifyRead;
 const V0_SHARE: ApiScope = ApiScope::V0ShareRead;
 
 macro_rules! operation {
-    ($(#[$doc:meta])* $name:ident, $api:expr, $scopes:expr) => {
+    ($(#[$doc:meta])* $name:ident, $api:expr, $scope:expr) => {
         $(#[$doc])*
         pub struct $name;
         impl Operation for $name {
             const API: ApiVersion = $api;
-            const SCOPES: &'static [ApiScope] = $scopes;
+            const SCOPE: ApiScope = $scope;
         }
     };
 }
 
 operation!(
     /// 2.1.0 `POST /verify`.
-    V2Verify, ApiVersion::V2, &[VERIFY]
+    V2Verify, ApiVersion::V2, VERIFY
 );
 operation!(
     /// 2.1.0 `GET /device-phone-number`.
-    V2Share, ApiVersion::V2, &[SHARE]
+    V2Share, ApiVersion::V2, SHARE
 );
 operation!(
     /// 1.0.0 `POST /verify`.
-    V1Verify, ApiVersion::V1, &[VERIFY]
+    V1Verify, ApiVersion::V1, VERIFY
 );
 operation!(
     /// 1.0.0 `GET /device-phone-number`.
-    V1Share, ApiVersion::V1, &[SHARE]
+    V1Share, ApiVersion::V1, SHARE
 );
 operation!(
     /// 0.3.1 `POST /verify`.
-    V0Verify, ApiVersion::V0, &[V0_VERIFY, VERIFY]
+    V0Verify, ApiVersion::V0, V0_VERIFY
 );
 operation!(
     /// 0.3.1 `GET /device-phone-number`.
-    V0Share, ApiVersion::V0, &[V0_SHARE, SHARE]
+    V0Share, ApiVersion::V0, V0_SHARE
 );
 
 /// What the caller claims the subscriber's number is. `Debug` never shows it (a hash of a phone

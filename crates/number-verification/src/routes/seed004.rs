@@ -21,14 +21,14 @@ use crate::extractor::{Operation, VerifiedAccessToken};
 pub struct Seed004Verify;
 impl Operation for Seed004Verify {
     const API: ApiVersion = ApiVersion::Seed004;
-    const SCOPES: &'static [ApiScope] = &[ApiScope::Verify];
+    const SCOPE: ApiScope = ApiScope::Verify;
 }
 
 /// `POST /number-verification/share`.
 pub struct Seed004Share;
 impl Operation for Seed004Share {
     const API: ApiVersion = ApiVersion::Seed004;
-    const SCOPES: &'static [ApiScope] = &[ApiScope::Seed004Read];
+    const SCOPE: ApiScope = ApiScope::Seed004Read;
 }
 
 /// `device` must be an object when present (schema `Device`).
