@@ -9,7 +9,7 @@ use nv_token::{SigningAlg, VerificationKeys};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthMethod, ClientKeySource, ClientSettings, Secret, Settings};
+use crate::config::{AuthMethod, ClientKeySource, ClientSettings, CompatProfile, Secret, Settings};
 use crate::keys::{read_jwks_file, KeyFileError};
 use crate::protocol::GrantType;
 use nv_store::Clock;
@@ -33,6 +33,8 @@ pub struct Client {
     pub two_legged_scopes: Vec<String>,
     /// Whether its CIBA requests may name a device by address (`ipport_hints`).
     pub ipport_hints: bool,
+    /// Its compatibility profile (`compat`), strict unless configured.
+    pub compat: CompatProfile,
 }
 
 impl std::fmt::Debug for Client {
@@ -194,7 +196,12 @@ impl ClientRegistry {
                 trusted_number_assertion: c.trusted_number_assertion,
                 two_legged_scopes: c.two_legged_scopes.clone(),
                 ipport_hints: c.ipport_hints,
+                compat: c.compat.clone(),
             };
+            if !c.compat.is_strict() {
+                // An operator must see every relaxation in force (docs/compatibility.md).
+                tracing::warn!(client.id = %c.id, compat = ?c.compat, "client has a compatibility profile: some rules are relaxed for it");
+            }
             map.insert(c.id.clone(), Arc::new(client));
         }
         Ok(Self { clients: map })

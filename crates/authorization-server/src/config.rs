@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::endpoints::backchannel::CibaSettings;
 use crate::operator_token::OperatorTokenSettings;
-use crate::protocol::GrantType;
+use crate::protocol::{GrantType, Purpose};
 pub use server_kit::config::{LogFormat, LogSettings, Mode, StoreSettings};
 
 /// Environment variable prefix.
@@ -464,6 +464,46 @@ pub struct ClientSettings {
     /// Scopes it may get with the client-credentials grant (2-legged, no subscriber): the
     /// operator's other APIs. Number Verification scopes are 3-legged only and refused here.
     pub two_legged_scopes: Vec<String>,
+    /// Relaxations for relying parties whose SDKs speak an older dialect (`[clients.compat]`,
+    /// docs/compatibility.md). All off by default.
+    pub compat: CompatProfile,
+}
+
+/// A client's compatibility profile: each member relaxes one rule for an SDK that cannot be
+/// changed, and says which rule in its documentation. The strict default is
+/// `CompatProfile::default()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompatProfile {
+    /// The purpose declared for the client when it asks for API scopes without one
+    /// (CAMARA ICM "Purpose as a scope" requires one; the Nokia SDK sometimes sends none).
+    pub default_purpose: Option<Purpose>,
+    /// What `/token` does with `redirect_uri` in an authorization-code redemption.
+    pub token_redirect_uri: TokenRedirectUri,
+}
+
+impl CompatProfile {
+    /// Whether anything is relaxed (logged at start-up).
+    pub fn is_strict(&self) -> bool {
+        *self == CompatProfile::default()
+    }
+}
+
+/// `redirect_uri` at `/token` (RFC 6749 §4.1.3: REQUIRED when the authorization request had
+/// one, which OIDC makes mandatory, and "their values MUST be identical").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRedirectUri {
+    /// RFC 6749 §4.1.3 as written: present and identical.
+    #[default]
+    Required,
+    /// May be omitted by a client registered with exactly one redirect URI (the Nokia SDK):
+    /// the code can only have been issued for that URI. A value sent must still be identical.
+    OptionalWhenOne,
+    /// Not compared (the Telefónica SDK sends the literal `whatever`). The code was still issued
+    /// to a registered URI only (exact match at `/authorize`), so no code reaches an
+    /// unregistered URI; what is lost is the check that the redeemer saw the same redirect.
+    Ignored,
 }
 
 /// Where a client's public keys come from.
@@ -503,6 +543,8 @@ struct RawClientSettings {
     two_legged_scopes: Vec<String>,
     #[serde(default)]
     ipport_hints: bool,
+    #[serde(default)]
+    compat: CompatProfile,
 }
 
 fn default_grant_types() -> Vec<GrantType> {
@@ -535,6 +577,22 @@ impl TryFrom<RawClientSettings> for ClientSettings {
                 }
             ));
         }
+        if let Some(purpose) = &raw.compat.default_purpose {
+            if !raw.purposes.iter().any(|p| p == purpose.as_str()) {
+                return Err(format!(
+                    "client {}: compat.default_purpose {purpose} must be one of its purposes",
+                    raw.id
+                ));
+            }
+        }
+        if raw.compat.token_redirect_uri == TokenRedirectUri::OptionalWhenOne
+            && raw.redirect_uris.len() != 1
+        {
+            return Err(format!(
+                "client {}: compat.token_redirect_uri = \"optional_when_one\" needs exactly one redirect URI",
+                raw.id
+            ));
+        }
         Ok(Self {
             id: raw.id,
             redirect_uris: raw.redirect_uris,
@@ -549,6 +607,7 @@ impl TryFrom<RawClientSettings> for ClientSettings {
             trusted_number_assertion: raw.trusted_number_assertion,
             two_legged_scopes: raw.two_legged_scopes,
             ipport_hints: raw.ipport_hints,
+            compat: raw.compat,
         })
     }
 }
@@ -1260,6 +1319,47 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.contains("unknown grant type"), "{err}");
+    }
+
+    #[test]
+    fn a_compatibility_profile_is_strict_unless_configured_and_checked_against_the_client() {
+        let basic = client_with("", r#"["client_secret_basic"]"#);
+        let s = settings_from(&basic).unwrap();
+        assert!(s.clients[0].compat.is_strict());
+        let s = settings_from(&format!(
+            "{basic}\npurposes = [\"dpv:FraudPreventionAndDetection\"]\n[clients.compat]\n\
+             default_purpose = \"dpv:FraudPreventionAndDetection\"\n\
+             token_redirect_uri = \"optional_when_one\""
+        ))
+        .unwrap();
+        let compat = &s.clients[0].compat;
+        assert_eq!(compat.token_redirect_uri, TokenRedirectUri::OptionalWhenOne);
+        assert_eq!(
+            compat.default_purpose.as_ref().map(Purpose::as_str),
+            Some("dpv:FraudPreventionAndDetection")
+        );
+        let err = settings_from(&format!(
+            "{basic}\n[clients.compat]\ndefault_purpose = \"dpv:Marketing\""
+        ))
+        .unwrap_err();
+        assert!(err.contains("must be one of its purposes"), "{err}");
+        let err = settings_from(
+            "[[clients]]\nid = \"rp\"\nredirect_uris = [\"https://rp.example/a\", \"https://rp.example/b\"]\n\
+             auth_methods = [\"client_secret_basic\"]\nsecret = \"s\"\n\
+             [clients.compat]\ntoken_redirect_uri = \"optional_when_one\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("needs exactly one redirect URI"), "{err}");
+        for bad in [
+            "default_purpose = \"Marketing\"",
+            "token_redirect_uri = \"sometimes\"",
+            "lenient = true",
+        ] {
+            assert!(
+                settings_from(&format!("{basic}\n[clients.compat]\n{bad}")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

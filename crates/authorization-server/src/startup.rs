@@ -15,7 +15,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clients::ClientRegistry;
 use crate::config::{
-    AuthMethod, ClientKeySource, ClientSettings, EncryptionKeySource, Mode, Settings, StaticEntry,
+    AuthMethod, ClientKeySource, ClientSettings, CompatProfile, EncryptionKeySource, Mode,
+    Settings, StaticEntry, TokenRedirectUri,
 };
 use crate::endpoints;
 use crate::keys::{self, read_jwks_file, KeyFileError};
@@ -363,6 +364,15 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             two_legged_scopes: Vec::new(),
             // The local stack shows every CIBA hint.
             ipport_hints: true,
+            // The local stack serves the operator SDKs unmodified (docs/compatibility.md).
+            compat: CompatProfile {
+                default_purpose: Some(
+                    DEMO_PURPOSES[0]
+                        .parse()
+                        .expect("the demo purposes are dpv names"),
+                ),
+                token_redirect_uri: TokenRedirectUri::Ignored,
+            },
         };
         // The JWT-bearer path of a relying party the operator trusts to assert numbers
         // (`sub = tel:+…`), signing with the demo key; its tokens carry `amr: rp_asserted`.
@@ -372,6 +382,7 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             secret: None,
             grant_types: vec![GrantType::JwtBearer],
             trusted_number_assertion: true,
+            compat: CompatProfile::default(),
             ..demo.clone()
         };
         settings.clients.extend([demo, trusted]);

@@ -22,6 +22,7 @@ use crate::network::{Subscriber, Unidentified};
 use crate::protocol::authorization_request::{
     AuthorizationRequest, Prompt, RedirectUri, Requester,
 };
+use crate::protocol::login_hint::LoginHintError;
 use crate::protocol::request_object::{self, RequestObjectError, Target};
 use crate::protocol::{GrantType, Params};
 use crate::state::records::{CodeGrant, SealedRecord};
@@ -187,6 +188,14 @@ async fn authorize(
     let request = AuthorizationRequest::parse(requester, &params)
         .map_err(|e| reply.error(e, params.get("state")))?;
     let client_state = request.state.as_deref();
+    // In playground mode the hint is the identity: one set aside would quietly turn into a
+    // network lookup, so it stays an error there.
+    if request.unsupported_login_hint && state.identity.playground().enabled {
+        return Err(reply.error(
+            OAuthError::invalid_request(LoginHintError::UnknownFormat.to_string()),
+            client_state,
+        ));
+    }
     // 4. Who is it?
     let now = state.now();
     let subscriber = state

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::login_hint::LoginHintError;
 use super::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
 use crate::clients::{Client, ClientRegistry};
 use crate::error::{ErrorCode, OAuthError};
@@ -129,6 +130,8 @@ pub struct AuthorizationRequest {
     /// syntax can be wrong.
     pub max_age: Option<u64>,
     pub login_hint: Option<LoginHint>,
+    /// A `login_hint` was sent in a form this server does not support, and set aside.
+    pub unsupported_login_hint: bool,
     /// The client's `state`, echoed in the answer.
     pub state: Option<String>,
     /// For the ID token.
@@ -170,11 +173,13 @@ impl AuthorizationRequest {
         }
         let client = requester.client;
         let invalid_scope = |e: ScopeError| OAuthError::new(ErrorCode::InvalidScope, e.to_string());
-        let scope = match ScopeSet::parse(params.get("scope").unwrap_or("")) {
-            Ok(s) => s,
-            Err(ScopeError::Missing) => return Err(refuse("scope is missing")),
-            Err(e) => return Err(invalid_scope(e)),
-        };
+        let raw_scope = params.get("scope").unwrap_or("");
+        let scope =
+            match ScopeSet::parse_with_default(raw_scope, client.compat.default_purpose.as_ref()) {
+                Ok(s) => s,
+                Err(ScopeError::Missing) => return Err(refuse("scope is missing")),
+                Err(e) => return Err(invalid_scope(e)),
+            };
         scope
             .check_allowed(&client.scopes, &client.purposes)
             .map_err(invalid_scope)?;
@@ -197,13 +202,16 @@ impl AuthorizationRequest {
                     .map_err(|_| refuse("max_age must be a non-negative integer"))
             })
             .transpose()?;
-        let login_hint = params
-            .get("login_hint")
-            .map(|h| {
-                h.parse::<LoginHint>()
-                    .map_err(|e| OAuthError::invalid_request(e.to_string()))
-            })
-            .transpose()?;
+        // The profile ("Format of login_hint") RECOMMENDS not failing on a hint form the server
+        // does not support: such a hint is set aside. A malformed hint of a supported form is
+        // still an error, and so is an unsupported one where the hint is the only identity
+        // (playground mode, [`AuthorizationRequest::unsupported_login_hint`]).
+        let (login_hint, unsupported_login_hint) = match params.get("login_hint").map(str::parse) {
+            None => (None, false),
+            Some(Ok(hint)) => (Some(hint), false),
+            Some(Err(LoginHintError::UnknownFormat)) => (None, true),
+            Some(Err(e)) => return Err(OAuthError::invalid_request(e.to_string())),
+        };
         Ok(Self {
             client,
             redirect_uri: requester.redirect_uri,
@@ -213,6 +221,7 @@ impl AuthorizationRequest {
             prompt,
             max_age,
             login_hint,
+            unsupported_login_hint,
             state: params.get("state").map(str::to_owned),
             nonce: params.get("nonce").map(str::to_owned),
         })
@@ -242,6 +251,7 @@ mod tests {
             trusted_number_assertion: false,
             two_legged_scopes: Vec::new(),
             ipport_hints: false,
+            compat: Default::default(),
         };
         ClientRegistry::from_settings(
             &Settings::default(),
@@ -372,7 +382,11 @@ mod tests {
             &'static str,
         );
         let cases: &[Case] = &[
-            (&[("response_type", "")], InvalidRequest, "response_type is missing"),
+            (
+                &[("response_type", "")],
+                InvalidRequest,
+                "response_type is missing",
+            ),
             (
                 &[("response_type", "token")],
                 UnsupportedResponseType,
@@ -384,22 +398,26 @@ mod tests {
                 "only response_mode=query is supported",
             ),
             (&[("scope", "")], InvalidRequest, "scope is missing"),
-            (&[("scope", "openid admin")], InvalidScope, "unknown scope `admin`"),
+            (
+                &[("scope", "openid admin")],
+                InvalidScope,
+                "unknown scope `admin`",
+            ),
             (
                 &[("scope", "openid number-verification:verify")],
                 InvalidScope,
                 "exactly one purpose (dpv:<Purpose>) is required with Number Verification scopes",
             ),
             (
-                &[(
-                    "scope",
-                    "openid dpv:Marketing number-verification:verify",
-                )],
+                &[("scope", "openid dpv:Marketing number-verification:verify")],
                 InvalidScope,
                 "the client is not registered for `dpv:Marketing`",
             ),
             (
-                &[("code_challenge", CHALLENGE), ("code_challenge_method", "plain")],
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "plain"),
+                ],
                 InvalidRequest,
                 "code_challenge_method must be S256 (plain is not supported)",
             ),
@@ -423,16 +441,20 @@ mod tests {
                 AccountSelectionRequired,
                 "the account is the SIM in the device; there is nothing to select",
             ),
-            (&[("prompt", "bogus")], InvalidRequest, "prompt has an unknown value"),
+            (
+                &[("prompt", "bogus")],
+                InvalidRequest,
+                "prompt has an unknown value",
+            ),
             (
                 &[("max_age", "-1")],
                 InvalidRequest,
                 "max_age must be a non-negative integer",
             ),
             (
-                &[("login_hint", "alice@example.com")],
+                &[("login_hint", "tel:alice")],
                 InvalidRequest,
-                "login_hint must be tel:+<E.164>, ipport:<ip>[:port], operatortoken:<token> or an E.164 number",
+                "login_hint tel: must be an E.164 number such as tel:+33612345678",
             ),
         ];
         for (extra, code, description) in cases {
@@ -442,6 +464,15 @@ mod tests {
                 "{extra:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hint_of_an_unsupported_form_is_set_aside() {
+        let r = parse(&[("login_hint", "alice@example.com")]).unwrap();
+        assert!(r.login_hint.is_none() && r.unsupported_login_hint);
+        let r = parse(&[("login_hint", "phone_number:+99000000001")]).unwrap();
+        assert_eq!(r.login_hint, Some("tel:+99000000001".parse().unwrap()));
+        assert!(!r.unsupported_login_hint);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `login_hint` formats of the CAMARA Security and Interoperability Profile ("Format of
 //! login_hint"): `tel:+<E.164>`, `ipport:<ipv4>[:port]`, `ipport:[<ipv6>][:port]`,
-//! `operatortoken:<token>`; a bare E.164 number is accepted too (operators' SDKs send it).
+//! `operatortoken:<token>`; a bare E.164 number and `phone_number:+<E.164>` are accepted too
+//! (operators' SDKs and documents use them).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -41,7 +42,11 @@ impl std::str::FromStr for LoginHint {
     type Err = LoginHintError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(rest) = s.strip_prefix("tel:") {
+        // `phone_number:+…` is the Telefónica Open Gateway documents' spelling of `tel:`.
+        if let Some(rest) = s
+            .strip_prefix("tel:")
+            .or_else(|| s.strip_prefix("phone_number:"))
+        {
             return rest
                 .parse()
                 .map(LoginHint::Phone)

@@ -55,6 +55,15 @@ impl FromStr for Purpose {
     }
 }
 
+/// In configuration (`compat.default_purpose`), checked as a scope value is.
+impl<'de> Deserialize<'de> for Purpose {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -79,11 +88,19 @@ impl ScopeSet {
             if s == OPENID {
                 set.openid = true;
             } else if s.starts_with("dpv:") {
-                let purpose: Purpose = s.parse()?;
-                if set.purpose.as_ref().is_some_and(|old| *old != purpose) {
-                    return Err(ScopeError::PurposeDoubled);
+                // CAMARA 0.3.x's combined form `dpv:<Purpose>#<scope>` (the operator SDKs'
+                // form): a purpose and an API scope in one value, parsed into both.
+                let (purpose, api) = match s.split_once('#') {
+                    Some((purpose, api)) => (purpose, Some(api)),
+                    None => (s, None),
+                };
+                set.declare(purpose.parse()?)?;
+                if let Some(api) = api {
+                    if api.parse::<ApiScope>().is_err() {
+                        return Err(ScopeError::Unknown(s.to_owned()));
+                    }
+                    set.api.insert(api.to_owned());
                 }
-                set.purpose = Some(purpose);
             } else if s.parse::<ApiScope>().is_ok() {
                 set.api.insert(s.to_owned());
             } else if IGNORED.contains(&s) {
@@ -99,6 +116,27 @@ impl ScopeSet {
             return Err(ScopeError::PurposeMissing);
         }
         Ok(set)
+    }
+
+    /// Take `purpose` as the request's one purpose (the same one twice is one).
+    fn declare(&mut self, purpose: Purpose) -> Result<(), ScopeError> {
+        if self.purpose.as_ref().is_some_and(|old| *old != purpose) {
+            return Err(ScopeError::PurposeDoubled);
+        }
+        self.purpose = Some(purpose);
+        Ok(())
+    }
+
+    /// Parse `raw`, and for a client registered with a default purpose, declare it when API
+    /// scopes come without one (a compatibility profile: the Nokia SDK asks for
+    /// `number-verification:device-phone-number:read` alone).
+    pub fn parse_with_default(raw: &str, default: Option<&Purpose>) -> Result<Self, ScopeError> {
+        match (Self::parse(raw), default) {
+            (Err(ScopeError::PurposeMissing), Some(purpose)) => {
+                Self::parse(&format!("{raw} {purpose}"))
+            }
+            (parsed, _) => parsed,
+        }
     }
 
     /// Refuse anything the client is not registered for.
@@ -175,6 +213,59 @@ mod tests {
     }
 
     #[test]
+    fn the_0_3_combined_form_is_a_purpose_and_a_scope() {
+        let s = ScopeSet::parse("dpv:FraudPreventionAndDetection#number-verification-verify-read")
+            .unwrap();
+        assert_eq!(
+            s.to_scope_string(),
+            "dpv:FraudPreventionAndDetection number-verification-verify-read"
+        );
+        let s = ScopeSet::parse(
+            "openid dpv:FraudPreventionAndDetection#number-verification-verify-read \
+             dpv:FraudPreventionAndDetection#number-verification-share-read",
+        )
+        .unwrap();
+        assert_eq!(s.api.len(), 2);
+        assert_eq!(
+            ScopeSet::parse(
+                "dpv:Marketing#number-verification:verify dpv:FraudPreventionAndDetection"
+            ),
+            Err(ScopeError::PurposeDoubled)
+        );
+        assert_eq!(
+            ScopeSet::parse("dpv:FraudPreventionAndDetection#admin"),
+            Err(ScopeError::Unknown(
+                "dpv:FraudPreventionAndDetection#admin".into()
+            ))
+        );
+        assert!(matches!(
+            ScopeSet::parse("dpv:#number-verification:verify"),
+            Err(ScopeError::PurposeMalformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_default_purpose_fills_in_only_a_missing_one() {
+        let default: Purpose = "dpv:FraudPreventionAndDetection".parse().unwrap();
+        let s = ScopeSet::parse_with_default("number-verification:verify", Some(&default)).unwrap();
+        assert_eq!(s.purpose, Some(default.clone()));
+        let s = ScopeSet::parse_with_default(
+            "dpv:Marketing number-verification:verify",
+            Some(&default),
+        )
+        .unwrap();
+        assert_eq!(s.purpose.unwrap().as_str(), "dpv:Marketing");
+        assert_eq!(
+            ScopeSet::parse_with_default("number-verification:verify", None),
+            Err(ScopeError::PurposeMissing)
+        );
+        assert_eq!(
+            ScopeSet::parse_with_default("", Some(&default)),
+            Err(ScopeError::Missing)
+        );
+    }
+
+    #[test]
     fn unknown_and_malformed_scopes_are_refused() {
         assert_eq!(
             ScopeSet::parse("openid admin"),
@@ -245,7 +336,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parsing_never_panics_and_round_trips(raw in "[ a-z:0-9A-Z_-]{0,80}") {
+        fn parsing_never_panics_and_round_trips(raw in "[ a-z:0-9A-Z_#-]{0,80}") {
             if let Ok(s) = ScopeSet::parse(&raw) {
                 prop_assert_eq!(ScopeSet::parse(&s.to_scope_string()).unwrap(), s.clone());
                 let json = serde_json::to_string(&s).unwrap();

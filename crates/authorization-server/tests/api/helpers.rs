@@ -3,7 +3,7 @@ use std::sync::Arc;
 pub use authorization_server::config::ForwardingHeader;
 use authorization_server::config::{
     AuthMethod, ClientKeySource, ClientSettings, EncryptionKeySource, Mode, Secret, StaticEntry,
-    TrustedProxy,
+    TokenRedirectUri, TrustedProxy,
 };
 pub use authorization_server::endpoints::backchannel::CibaSettings;
 pub use authorization_server::operator_token::OperatorTokenSettings;
@@ -97,6 +97,7 @@ fn client(id: &str, redirect: &str, methods: Vec<AuthMethod>) -> ClientSettings 
         trusted_number_assertion: false,
         two_legged_scopes: Vec::new(),
         ipport_hints: false,
+        compat: Default::default(),
     }
 }
 
@@ -195,7 +196,18 @@ impl Builder {
         service.secret = Some(Secret::new(SECRET));
         service.grant_types = vec![GrantType::ClientCredentials];
         service.two_legged_scopes = vec!["operator-api:read".into(), "operator-api:write".into()];
+        // Compatibility profiles (docs/compatibility.md): one client per relaxation, each
+        // beside `rp-secret`, the same registration with the strict default.
+        let mut one_uri = secret.clone();
+        one_uri.id = "rp-compat-one-uri".into();
+        one_uri.compat.token_redirect_uri = TokenRedirectUri::OptionalWhenOne;
+        one_uri.compat.default_purpose = Some(PURPOSE.parse().unwrap());
+        let mut any_uri = secret.clone();
+        any_uri.id = "rp-compat-any-uri".into();
+        any_uri.compat.token_redirect_uri = TokenRedirectUri::Ignored;
         s.clients = vec![
+            one_uri,
+            any_uri,
             service,
             jwt,
             secret,

@@ -7,6 +7,7 @@ mod authorize;
 mod ciba;
 mod client_auth;
 mod client_credentials;
+mod compat;
 mod discovery;
 mod errors;
 mod jwt_bearer;

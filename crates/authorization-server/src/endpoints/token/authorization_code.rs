@@ -2,6 +2,7 @@
 
 use super::issue::{self, record_ttl, Grant, TokenResponse};
 use crate::clients::Client;
+use crate::config::TokenRedirectUri;
 use crate::error::OAuthError;
 use crate::protocol::{CodeVerifier, Params};
 use crate::state::records::{CodeGrant, Redemption, SealedRecord};
@@ -16,9 +17,10 @@ pub async fn redeem(
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+    let redirect_uri = params.get("redirect_uri");
+    if redirect_uri.is_none() && client.compat.token_redirect_uri == TokenRedirectUri::Required {
+        return Err(OAuthError::invalid_request("redirect_uri is missing"));
+    }
     let verifier = match params.get("code_verifier") {
         Some(v) => {
             Some(CodeVerifier::parse(v).map_err(|e| OAuthError::invalid_grant(e.to_string()))?)
@@ -47,7 +49,20 @@ pub async fn redeem(
             "the code was issued to another client",
         ));
     }
-    if grant.redirect_uri != redirect_uri {
+    let redirect_matches = match (client.compat.token_redirect_uri, redirect_uri) {
+        // RFC 6749 §4.1.3: "their values MUST be identical".
+        (_, Some(sent)) if sent == grant.redirect_uri => true,
+        // Compatibility profile: the value is not compared (the code was issued to a URI
+        // registered by exact match at /authorize).
+        (TokenRedirectUri::Ignored, _) => true,
+        // Compatibility profile: omitted by a client with exactly one registered URI, which
+        // the code was necessarily issued for (checked again, in case the registration changed).
+        (TokenRedirectUri::OptionalWhenOne, None) => {
+            client.redirect_uris == [grant.redirect_uri.as_str()]
+        }
+        _ => false,
+    };
+    if !redirect_matches {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));

@@ -1,0 +1,181 @@
+//! Compatibility profiles (docs/compatibility.md): each relaxation works for a client registered
+//! with it, and the same request from `rp-secret` (the same registration, strict default) is
+//! refused as before. Forms accepted for every client (the 0.3.x combined scope, the
+//! `phone_number:` hint) are here too.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// A code for `client_id` (a secret client registered for `RP_REDIRECT`) with `extra` params.
+async fn code_for(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = app.std_params(extra);
+    params.retain(|(k, _)| *k != "client_id");
+    params.push(("client_id", client_id));
+    let resp = app.authorize(&params).await;
+    assert_eq!(resp.status(), 302);
+    let pairs = location_params(&resp);
+    param(&pairs, "code")
+        .unwrap_or_else(|| panic!("{client_id}: no code in {pairs:?}"))
+        .to_owned()
+}
+
+/// `/token` for a secret client with HTTP Basic, the form as given.
+async fn redeem(app: &TestApp, client_id: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(app.url("/token"))
+        .basic_auth(client_id, Some(SECRET))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn redirect_uri_may_be_omitted_only_by_a_one_uri_client_with_the_profile() {
+    let app = spawn().await;
+    for (client, expected) in [("rp-compat-one-uri", 200), ("rp-secret", 400)] {
+        let code = code_for(&app, client, &[]).await;
+        let resp = redeem(
+            &app,
+            client,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+        .await;
+        assert_eq!(resp.status(), expected, "{client}");
+        if expected == 400 {
+            let (_, error, description) = TestApp::error_of(resp).await;
+            assert_eq!(
+                (error.as_str(), description.as_str()),
+                ("invalid_request", "redirect_uri is missing")
+            );
+        }
+    }
+    // A value sent is still compared.
+    let code = code_for(&app, "rp-compat-one-uri", &[]).await;
+    let resp = redeem(
+        &app,
+        "rp-compat-one-uri",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://rp.example/other"),
+        ],
+    )
+    .await;
+    assert_eq!(TestApp::error_of(resp).await.1, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_mismatching_redirect_uri_is_tolerated_only_with_the_profile() {
+    let app = spawn().await;
+    for (client, expected) in [("rp-compat-any-uri", 200), ("rp-secret", 400)] {
+        let code = code_for(&app, client, &[]).await;
+        let resp = redeem(
+            &app,
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "whatever"),
+            ],
+        )
+        .await;
+        assert_eq!(resp.status(), expected, "{client}");
+        if expected == 400 {
+            let (_, error, description) = TestApp::error_of(resp).await;
+            assert_eq!(
+                (error.as_str(), description.as_str()),
+                (
+                    "invalid_grant",
+                    "redirect_uri does not match the authorization request"
+                )
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_default_purpose_is_declared_only_for_a_client_with_the_profile() {
+    let scope = [("scope", "number-verification:verify")];
+    let app = spawn().await;
+    let code = code_for(&app, "rp-compat-one-uri", &scope).await;
+    let resp = redeem(
+        &app,
+        "rp-compat-one-uri",
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["scope"],
+        format!("{PURPOSE} number-verification:verify")
+    );
+    let claims = app
+        .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+        .await;
+    assert!(claims.has_scope(nv_token::ApiScope::Verify));
+
+    let mut params = app.std_params(&scope);
+    params.retain(|(k, _)| *k != "client_id");
+    params.push(("client_id", "rp-secret"));
+    let pairs = location_params(&app.authorize(&params).await);
+    assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn the_0_3_combined_scope_form_is_a_purpose_and_a_scope_for_every_client() {
+    let app = spawn().await;
+    let combined = format!("openid {PURPOSE}#number-verification:verify");
+    let code = code_for(&app, "rp-secret", &[("scope", &combined)]).await;
+    let resp = app.redeem_basic("rp-secret", &code, RP_REDIRECT).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["scope"],
+        format!("openid {PURPOSE} number-verification:verify")
+    );
+    // The purpose is still checked against the registration.
+    let pairs = location_params(
+        &app.authorize(
+            &app.std_params(&[("scope", "openid dpv:Marketing#number-verification:verify")]),
+        )
+        .await,
+    );
+    assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn hints_of_unsupported_forms_are_set_aside_except_in_the_playground() {
+    let app = spawn().await;
+    for hint in ["alice@example.com", "phone_number:+99012345678"] {
+        let code = app.code(&[("login_hint", hint)]).await;
+        let body: Value = app.redeem(&code).await.json().await.unwrap();
+        let claims = app
+            .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+            .await;
+        assert_eq!(claims.phone_number.as_str(), LOOPBACK_NUMBER, "{hint}");
+    }
+    // Where the hint is the identity, a hint that cannot be read stays an error.
+    let playground = Builder {
+        playground: true,
+        no_loopback: true,
+        ..Builder::default()
+    }
+    .spawn()
+    .await;
+    let pairs = location_params(
+        &playground
+            .authorize(&playground.std_params(&[("login_hint", "alice@example.com")]))
+            .await,
+    );
+    assert_eq!(param(&pairs, "error"), Some("invalid_request"));
+    let code = playground
+        .code(&[("login_hint", "phone_number:+99000000001")])
+        .await;
+    let body: Value = playground.redeem(&code).await.json().await.unwrap();
+    let claims = playground
+        .open(body["access_token"].as_str().unwrap(), AUDIENCE)
+        .await;
+    assert_eq!(claims.phone_number.as_str(), "+99000000001");
+}

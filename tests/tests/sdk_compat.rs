@@ -1,0 +1,196 @@
+//! The operator SDKs' exact requests (docs/compatibility.md), replayed against the local stack
+//! as it starts in dev mode: the demo client has the compatibility profile these SDKs need, and
+//! nothing else is configured.
+
+use end_to_end::{start, Stack, StackOptions, LOOPBACK_NUMBER};
+use serde_json::{json, Value};
+
+const RAPIDAPI: [(&str, &str); 2] = [
+    ("x-rapidapi-host", "network-as-code.nokia.rapidapi.com"),
+    ("x-rapidapi-key", "rapid-key"),
+];
+
+fn http() -> reqwest::Client {
+    server_kit::testing::http_client()
+}
+
+/// Follow the SDK's authorization link (no redirects followed) and take the code.
+async fn code_from_link(stack: &Stack, query: &[(&str, &str)]) -> String {
+    let resp = http()
+        .get(format!("{}/authorize", stack.as_url))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code: {location}"))
+}
+
+/// The token response, checked for what the SDKs parse: a string token and type, a numeric
+/// `expires_in`, a `scope`.
+async fn token_response(resp: reqwest::Response) -> (String, String) {
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["expires_in"].is_u64(), "{body}");
+    assert!(body["scope"].is_string(), "{body}");
+    (
+        body["token_type"].as_str().unwrap().to_owned(),
+        body["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Nokia network-as-code 6.2.0: its link (no openid, prompt, nonce or PKCE; a bare E.164
+/// hint), `client_secret_post` without `redirect_uri`, then `/v0` with the token's own type as
+/// the scheme and RapidAPI headers.
+async fn nokia_token(stack: &Stack, scope: &str) -> String {
+    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    let code = code_from_link(
+        stack,
+        &[
+            ("scope", scope),
+            ("state", "nac-state"),
+            ("response_type", "code"),
+            ("client_id", "demo-app"),
+            ("redirect_uri", &redirect_uri),
+            ("login_hint", LOOPBACK_NUMBER),
+        ],
+    )
+    .await;
+    let resp = http()
+        .post(format!("{}/token", stack.as_url))
+        .form(&[
+            ("client_id", "demo-app"),
+            ("client_secret", "demo-secret"),
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (token_type, token) = token_response(resp).await;
+    format!("{token_type} {token}")
+}
+
+#[tokio::test]
+async fn nokia_network_as_code_6_2_verifies_and_shares_the_number() {
+    let stack = start(StackOptions::default()).await;
+    let discovery = http()
+        .get(format!("{}/.well-known/openid-configuration", stack.as_url))
+        .header("content-type", "application/json")
+        .header(RAPIDAPI[0].0, RAPIDAPI[0].1)
+        .header(RAPIDAPI[1].0, RAPIDAPI[1].1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+
+    for scope in [
+        "dpv:FraudPreventionAndDetection number-verification:verify",
+        "dpv:FraudPreventionAndDetection#number-verification-verify-read",
+    ] {
+        for (number, verified) in [(LOOPBACK_NUMBER, true), ("+99099999999", false)] {
+            let authorization = nokia_token(&stack, scope).await;
+            let resp = http()
+                .post(format!("{}/number-verification/v0/verify", stack.api))
+                .header("authorization", authorization)
+                .header(RAPIDAPI[0].0, RAPIDAPI[0].1)
+                .header(RAPIDAPI[1].0, RAPIDAPI[1].1)
+                .json(&json!({ "phoneNumber": number }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{scope}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(
+                body,
+                json!({ "devicePhoneNumberVerified": verified }),
+                "{scope}"
+            );
+        }
+    }
+
+    // device-phone-number: sometimes with no purpose, and the 0.3.1 combined form; a GET with a
+    // JSON content type and no body.
+    for scope in [
+        "number-verification:device-phone-number:read",
+        "dpv:FraudPreventionAndDetection#number-verification-share-read",
+    ] {
+        let authorization = nokia_token(&stack, scope).await;
+        let resp = http()
+            .get(format!(
+                "{}/number-verification/v0/device-phone-number",
+                stack.api
+            ))
+            .header("authorization", authorization)
+            .header("content-type", "application/json")
+            .header(RAPIDAPI[0].0, RAPIDAPI[0].1)
+            .header(RAPIDAPI[1].0, RAPIDAPI[1].1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scope}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({ "devicePhoneNumber": LOOPBACK_NUMBER }),
+            "{scope}"
+        );
+    }
+}
+
+/// Telefónica opengateway-sandbox-sdk 1.1.0: the combined scope, a `tel:` (or, in its documents,
+/// `phone_number:`) hint, HTTP Basic with `redirect_uri=whatever` at `urljoin(base, "token")`,
+/// then `{base}number-verification/v0/verify`.
+#[tokio::test]
+async fn telefonica_sandbox_sdk_1_1_verifies_the_number() {
+    let stack = start(StackOptions::default()).await;
+    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    let base = format!("{}/", stack.as_url);
+    let token_url = url::Url::parse(&base).unwrap().join("token").unwrap();
+    for hint in [
+        format!("tel:{LOOPBACK_NUMBER}"),
+        format!("phone_number:{LOOPBACK_NUMBER}"),
+    ] {
+        let code = code_from_link(
+            &stack,
+            &[
+                ("response_type", "code"),
+                ("client_id", "demo-app"),
+                (
+                    "scope",
+                    "dpv:FraudPreventionAndDetection#number-verification-verify-read",
+                ),
+                ("redirect_uri", &redirect_uri),
+                ("state", "tef-state"),
+                ("login_hint", &hint),
+            ],
+        )
+        .await;
+        let resp = http()
+            .post(token_url.clone())
+            .basic_auth("demo-app", Some("demo-secret"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "whatever"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let (_, token) = token_response(resp).await;
+        let resp = http()
+            .post(format!("{}/number-verification/v0/verify", stack.api))
+            .bearer_auth(token)
+            .json(&json!({ "phoneNumber": LOOPBACK_NUMBER }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body, json!({ "devicePhoneNumberVerified": true }), "{hint}");
+    }
+}
