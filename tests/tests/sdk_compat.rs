@@ -194,3 +194,98 @@ async fn telefonica_sandbox_sdk_1_1_verifies_the_number() {
         assert_eq!(body, json!({ "devicePhoneNumberVerified": true }), "{hint}");
     }
 }
+
+/// Nokia network-as-code 10.0.0: the same token shape as 6.2, then its passthrough prefix with a
+/// lowercase `authorization`, `X-Fern-*` headers: `/v0/verify` (a number and a hash), `/v2/verify`
+/// and `/v2/device-phone-number` with `x-correlator`.
+#[tokio::test]
+async fn nokia_network_as_code_10_calls_its_passthrough_paths() {
+    let stack = start(StackOptions::default()).await;
+    let base = format!(
+        "{}/passthrough/camara/v1/number-verification/number-verification",
+        stack.api
+    );
+    let fern = [
+        ("x-fern-language", "Python"),
+        ("x-fern-sdk-name", "network-as-code"),
+        ("x-fern-sdk-version", "10.0.0"),
+    ];
+    let hashed = nv_token::PhoneNumber::try_from(LOOPBACK_NUMBER.to_owned())
+        .unwrap()
+        .sha256_hex();
+    for (path, scope, body) in [
+        (
+            "v0/verify",
+            "dpv:FraudPreventionAndDetection#number-verification-verify-read",
+            json!({ "phoneNumber": LOOPBACK_NUMBER }),
+        ),
+        (
+            "v0/verify",
+            "dpv:FraudPreventionAndDetection#number-verification-verify-read",
+            json!({ "hashedPhoneNumber": hashed }),
+        ),
+        (
+            "v2/verify",
+            "dpv:FraudPreventionAndDetection number-verification:verify",
+            json!({ "phoneNumber": LOOPBACK_NUMBER }),
+        ),
+    ] {
+        let mut req = http()
+            .post(format!("{base}/{path}"))
+            .header("authorization", nokia_token(&stack, scope).await)
+            .header("x-correlator", "nac-10-correlator")
+            .json(&body);
+        for (k, v) in fern {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path} {body}");
+        assert_eq!(resp.headers()["x-correlator"], "nac-10-correlator");
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({ "devicePhoneNumberVerified": true }),
+            "{path} {body}"
+        );
+    }
+    let mut req = http()
+        .get(format!("{base}/v2/device-phone-number"))
+        .header(
+            "authorization",
+            nokia_token(&stack, "number-verification:device-phone-number:read").await,
+        )
+        .header("x-correlator", "nac-10-correlator");
+    for (k, v) in fern {
+        req = req.header(k, v);
+    }
+    let answer: Value = req.send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer, json!({ "devicePhoneNumber": LOOPBACK_NUMBER }));
+}
+
+/// Vonage's resource layout (`/camara/number-verification/v031/verify`, 0.3.1 rules: the number
+/// with or without '+', or its hash). Its application-JWT client authentication is not served
+/// yet, so the token here comes from the standard flow.
+#[tokio::test]
+async fn vonage_s_v031_layout_takes_the_number_with_or_without_plus() {
+    let stack = start(StackOptions::default()).await;
+    let scope = "openid dpv:FraudPreventionAndDetection#number-verification-verify-read";
+    for number in [LOOPBACK_NUMBER, LOOPBACK_NUMBER.trim_start_matches('+')] {
+        let token = stack.token(scope, None).await;
+        let resp = http()
+            .post(format!(
+                "{}/camara/number-verification/v031/verify",
+                stack.api
+            ))
+            .bearer_auth(token)
+            .json(&json!({ "phoneNumber": number }))
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({ "devicePhoneNumberVerified": true }),
+            "{number}"
+        );
+    }
+}

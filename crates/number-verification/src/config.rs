@@ -44,7 +44,65 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub store: StoreSettings,
     pub log: LogSettings,
+    /// `[[aliases]]`: other bases under which one API surface is served too (the gateways'
+    /// and operators' layouts the SDKs have fixed). Unset: [`DEV_ALIASES`] in dev mode, none in
+    /// production.
+    pub aliases: Option<Vec<PathAlias>>,
 }
+
+/// One more base for one API surface: `{base}/verify` and `{base}/device-phone-number`
+/// (`{base}/share` for the seed-004 profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathAlias {
+    pub base: String,
+    pub surface: Surface,
+}
+
+/// The API surfaces an alias can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// CAMARA 0.3.1 (`/number-verification/v0`).
+    V0,
+    /// CAMARA 1.0.0 (`/number-verification/v1`).
+    V1,
+    /// CAMARA 2.1.0 (`/number-verification/v2`).
+    V2,
+    /// The seed-004 profile (`/number-verification/verify`, `/share`).
+    Seed004,
+}
+
+/// The layouts the operator documents and SDKs use (docs/compatibility.md), served in dev mode
+/// unless `aliases` is set: (base, surface, whose).
+pub const DEV_ALIASES: &[(&str, Surface, &str)] = &[
+    (
+        "/camara/number-verification/ofr/v0",
+        Surface::V0,
+        "Orange CAMARA 0.3.1",
+    ),
+    (
+        "/camara/playground/api/number-verification/v1",
+        Surface::V1,
+        "Orange playground",
+    ),
+    (
+        "/v1/number-verification",
+        Surface::Seed004,
+        "Telefónica Open Gateway",
+    ),
+    ("/camara/number-verification/v031", Surface::V0, "Vonage"),
+    (
+        "/passthrough/camara/v1/number-verification/number-verification/v0",
+        Surface::V0,
+        "Nokia network-as-code 10",
+    ),
+    (
+        "/passthrough/camara/v1/number-verification/number-verification/v2",
+        Surface::V2,
+        "Nokia network-as-code 10",
+    ),
+];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -57,6 +115,7 @@ impl Default for Settings {
             tokens: TokenSettings::default(),
             store: StoreSettings::default(),
             log: LogSettings::default(),
+            aliases: None,
         }
     }
 }
@@ -283,6 +342,19 @@ impl Settings {
                 "must be empty or start with '/' and not end with '/', e.g. /camara/playground/api",
             );
         }
+        for alias in self.aliases() {
+            let base = &alias.base;
+            if !base.starts_with('/')
+                || base.ends_with('/')
+                || base.contains("//")
+                || base.contains('{')
+            {
+                return invalid(
+                    "aliases",
+                    "each base must start with '/' and not end with '/', e.g. /camara/number-verification/v031",
+                );
+            }
+        }
         if self.server.max_body_bytes < 256 {
             return invalid("server.max_body_bytes", "must be at least 256");
         }
@@ -320,6 +392,21 @@ impl Settings {
     }
 
     /// The `amr` values accepted, playground included when enabled.
+    /// The aliases served: as configured, else the dev layouts in dev mode, else none.
+    pub fn aliases(&self) -> Vec<PathAlias> {
+        match (&self.aliases, self.mode) {
+            (Some(aliases), _) => aliases.clone(),
+            (None, Mode::Dev) => DEV_ALIASES
+                .iter()
+                .map(|(base, surface, _)| PathAlias {
+                    base: (*base).to_owned(),
+                    surface: *surface,
+                })
+                .collect(),
+            (None, Mode::Production) => Vec::new(),
+        }
+    }
+
     pub fn accepted_amr(&self) -> Vec<Amr> {
         let mut amr = self.tokens.accepted_amr.clone();
         if self.accepts_playground() && !amr.contains(&Amr::Playground) {
@@ -344,6 +431,37 @@ mod tests {
 
     fn no_env() -> Env {
         server_kit::config::environment("NV_TEST_THAT_NOBODY_SETS_")
+    }
+
+    #[test]
+    fn aliases_default_to_the_dev_layouts_in_dev_and_to_none_in_production() {
+        let dev = Settings::default();
+        assert_eq!(dev.aliases().len(), DEV_ALIASES.len());
+        let production = Settings {
+            mode: Mode::Production,
+            ..Settings::default()
+        };
+        assert!(production.aliases().is_empty());
+        let file = SettingsFile::new(
+            "mode = \"production\"\n[[aliases]]\nbase = \"/camara/number-verification/v031\"\nsurface = \"v0\"\n",
+        );
+        let s = Settings::load_from(Some(file.path()), no_env()).unwrap();
+        assert_eq!(
+            s.aliases(),
+            [PathAlias {
+                base: "/camara/number-verification/v031".into(),
+                surface: Surface::V0
+            }]
+        );
+        for base in ["gateway", "/gateway/", "/a//b"] {
+            let file = SettingsFile::new(&format!(
+                "[[aliases]]\nbase = \"{base}\"\nsurface = \"v2\"\n"
+            ));
+            let err = Settings::load_from(Some(file.path()), no_env()).unwrap_err();
+            assert!(err.to_string().contains("aliases"), "{base}: {err}");
+        }
+        let file = SettingsFile::new("[[aliases]]\nbase = \"/x\"\nsurface = \"v9\"\n");
+        assert!(Settings::load_from(Some(file.path()), no_env()).is_err());
     }
 
     #[test]

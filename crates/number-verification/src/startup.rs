@@ -93,6 +93,10 @@ impl Application {
         let crypto = state.verifier.opener.crypto.dispatch();
         server_kit::startup::ready("number-verification", local_addr, settings.mode, crypto);
         let prefix = settings.server.path_prefix.clone();
+        let aliases = settings.aliases();
+        for alias in &aliases {
+            tracing::info!(alias.base = %alias.base, alias.surface = ?alias.surface, "serving an API surface under another base");
+        }
         let max_body = settings.server.max_body_bytes;
         let workers = settings.server.workers();
         let server = listener.serve(workers, SHUTDOWN_SECONDS, move || {
@@ -108,6 +112,9 @@ impl Application {
             } else {
                 app.service(web::scope(&prefix).configure(routes::configure))
             };
+            let app = aliases.iter().fold(app, |app, alias| {
+                app.configure(|cfg| routes::configure_alias(cfg, alias))
+            });
             app.configure(routes::configure)
         })?;
         Ok(Application {

@@ -15,7 +15,8 @@
 //! | `/healthz`, `/readyz` | GET | liveness, readiness (store ping) |
 //!
 //! A known path with another method is a CAMARA 405 with `Allow`; anything else is a CAMARA 404
-//! (the app's default service, see [`not_found`]).
+//! (the app's default service, see [`not_found`]). `[[aliases]]` serve one surface's operations
+//! under other bases too ([`configure_alias`]; the dev layouts are `config::DEV_ALIASES`).
 
 mod camara;
 mod health;
@@ -30,6 +31,7 @@ use actix_web::{web, FromRequest, HttpResponse, Resource, Responder};
 pub use camara::{V0Share, V0Verify, V1Share, V1Verify, V2Share, V2Verify, VerifyOperation};
 pub use seed004::{Seed004Share, Seed004Verify};
 
+use crate::config::{PathAlias, Surface};
 use crate::error::{self, ApiError};
 
 /// Register every route, plus the extractor configurations whose errors must be CAMARA errors.
@@ -74,6 +76,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get("/.well-known/jwks.json", jwks::jwks))
         .service(get("/healthz", health::healthz))
         .service(get("/readyz", health::readyz));
+}
+
+/// One surface's operations under another base (`[[aliases]]`, docs/compatibility.md).
+pub fn configure_alias(cfg: &mut web::ServiceConfig, alias: &PathAlias) {
+    let path = |op: &str| format!("{}/{op}", alias.base);
+    match alias.surface {
+        Surface::V0 => cfg
+            .service(post(&path("verify"), camara::verify::<V0Verify>))
+            .service(get(
+                &path("device-phone-number"),
+                camara::device_phone_number::<V0Share>,
+            )),
+        Surface::V1 => cfg
+            .service(post(&path("verify"), camara::verify::<V1Verify>))
+            .service(get(
+                &path("device-phone-number"),
+                camara::device_phone_number::<V1Share>,
+            )),
+        Surface::V2 => cfg
+            .service(post(&path("verify"), camara::verify::<V2Verify>))
+            .service(get(
+                &path("device-phone-number"),
+                camara::device_phone_number::<V2Share>,
+            )),
+        Surface::Seed004 => cfg
+            .service(post(&path("verify"), seed004::verify))
+            .service(post(&path("share"), seed004::share)),
+    };
 }
 
 /// The app's default service: a CAMARA 404 instead of actix's empty one.

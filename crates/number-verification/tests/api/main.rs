@@ -3,6 +3,7 @@
 mod helpers;
 mod scenarios;
 
+mod aliases;
 mod camara;
 mod errors;
 mod operations;
