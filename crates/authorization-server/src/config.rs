@@ -43,6 +43,77 @@ pub struct Settings {
     pub operator_token: OperatorTokenSettings,
     /// CIBA request lifetime and polling interval (`[ciba]`).
     pub ciba: CibaSettings,
+    /// Layouts and discovery members of the gateways the operator SDKs target (`[compat]`,
+    /// docs/compatibility.md).
+    pub compat: ServerCompat,
+}
+
+/// `[compat]`: what the server serves for SDKs whose paths and metadata are fixed. Each member
+/// unset: on in dev mode (the local stack serves the SDKs unmodified), off in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerCompat {
+    /// More paths for `/authorize` and `/token`.
+    pub aliases: Option<Vec<EndpointAlias>>,
+    /// Discovery carries `fast_flow_csp_auth_endpoint` (the authorization endpoint), which the
+    /// Nokia network-as-code 10 discovery model requires.
+    pub fast_flow_csp_auth_endpoint: Option<bool>,
+}
+
+/// One more path for an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointAlias {
+    pub path: String,
+    pub endpoint: AliasedEndpoint,
+}
+
+/// The endpoints an alias can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AliasedEndpoint {
+    Authorize,
+    Token,
+}
+
+/// The gateway layouts served in dev mode unless `compat.aliases` is set: (path, endpoint,
+/// whose).
+pub const DEV_ENDPOINT_ALIASES: &[(&str, AliasedEndpoint, &str)] = &[
+    ("/oauth2/auth", AliasedEndpoint::Authorize, "Vonage, Glide"),
+    ("/oauth2/token", AliasedEndpoint::Token, "Vonage"),
+    (
+        "/openidconnect/playground/v1.0/authorize",
+        AliasedEndpoint::Authorize,
+        "Orange playground",
+    ),
+    (
+        "/openidconnect/playground/v1.0/token",
+        AliasedEndpoint::Token,
+        "Orange playground",
+    ),
+];
+
+impl ServerCompat {
+    /// The aliases served in `mode`.
+    pub fn aliases(&self, mode: Mode) -> Vec<EndpointAlias> {
+        match (&self.aliases, mode) {
+            (Some(aliases), _) => aliases.clone(),
+            (None, Mode::Dev) => DEV_ENDPOINT_ALIASES
+                .iter()
+                .map(|(path, endpoint, _)| EndpointAlias {
+                    path: (*path).to_owned(),
+                    endpoint: *endpoint,
+                })
+                .collect(),
+            (None, Mode::Production) => Vec::new(),
+        }
+    }
+
+    /// Whether discovery carries `fast_flow_csp_auth_endpoint` in `mode`.
+    pub fn fast_flow_csp_auth_endpoint(&self, mode: Mode) -> bool {
+        self.fast_flow_csp_auth_endpoint
+            .unwrap_or(mode == Mode::Dev)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -80,6 +151,7 @@ impl Default for Settings {
             cgnat: CgnatSettings::default(),
             operator_token: OperatorTokenSettings::default(),
             ciba: CibaSettings::default(),
+            compat: ServerCompat::default(),
         }
     }
 }
@@ -691,6 +763,14 @@ impl Settings {
         }
         if !(1..=60).contains(&self.code.ttl_seconds) {
             return Err(ConfigError("code.ttl_seconds must be 1..=60".into()));
+        }
+        for alias in self.compat.aliases.iter().flatten() {
+            let p = &alias.path;
+            if !p.starts_with('/') || p.ends_with('/') || p.contains("//") || p.contains('{') {
+                return Err(ConfigError(format!(
+                    "compat.aliases: path {p:?} must start with '/' and not end with '/', e.g. /oauth2/token"
+                )));
+            }
         }
         if self.keys.signing.is_empty() {
             return Err(ConfigError(
@@ -1360,6 +1440,42 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn gateway_aliases_are_dev_defaults_and_clean_paths() {
+        let s = settings_from("").unwrap();
+        assert_eq!(
+            s.compat.aliases(Mode::Dev).len(),
+            DEV_ENDPOINT_ALIASES.len()
+        );
+        assert!(s.compat.aliases(Mode::Production).is_empty());
+        assert!(s.compat.fast_flow_csp_auth_endpoint(Mode::Dev));
+        assert!(!s.compat.fast_flow_csp_auth_endpoint(Mode::Production));
+        let s = settings_from(
+            "[compat]\naliases = [{ path = \"/gw/token\", endpoint = \"token\" }]\n\
+             fast_flow_csp_auth_endpoint = false",
+        )
+        .unwrap();
+        assert_eq!(
+            s.compat.aliases(Mode::Dev),
+            [EndpointAlias {
+                path: "/gw/token".into(),
+                endpoint: AliasedEndpoint::Token
+            }]
+        );
+        assert!(!s.compat.fast_flow_csp_auth_endpoint(Mode::Dev));
+        for bad in ["gw/token", "/gw/token/", "/gw//token"] {
+            let err = settings_from(&format!(
+                "[compat]\naliases = [{{ path = \"{bad}\", endpoint = \"token\" }}]"
+            ))
+            .unwrap_err();
+            assert!(err.contains("compat.aliases"), "{bad}: {err}");
+        }
+        assert!(
+            settings_from("[compat]\naliases = [{ path = \"/x\", endpoint = \"userinfo\" }]")
+                .is_err()
+        );
     }
 
     #[test]

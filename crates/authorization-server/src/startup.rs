@@ -223,6 +223,7 @@ impl Application {
             cgnat_allocation_timeout_seconds: settings.cgnat.allocation_timeout_seconds as i64,
             operator_tokens,
             ciba: settings.ciba,
+            discovery_fast_flow: settings.compat.fast_flow_csp_auth_endpoint(settings.mode),
         });
         let playground = state.identity.playground().enabled;
         if playground && settings.mode == Mode::Production {
@@ -259,11 +260,15 @@ impl Application {
             }
         };
         let with_admin = admin.is_none();
+        let aliases = settings.compat.aliases(settings.mode);
+        for alias in &aliases {
+            tracing::info!(alias.path = %alias.path, alias.endpoint = ?alias.endpoint, "serving an endpoint under another path");
+        }
         let server = listener.serve(workers, SHUTDOWN_SECONDS, move || {
             App::new()
                 .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
                 .app_data(state.clone())
-                .configure(|cfg| endpoints::configure(cfg, with_admin))
+                .configure(|cfg| endpoints::configure(cfg, with_admin, &aliases))
         })?;
         Ok(Self {
             local_addr,
@@ -401,5 +406,5 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
 
 /// The route table of the public listener, the admin API included (no `admin.listen`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    endpoints::configure(cfg, true);
+    endpoints::configure(cfg, true, &[]);
 }

@@ -42,7 +42,7 @@ fn discovery_document(state: &AppState) -> serde_json::Value {
     id_token_algs.sort();
     id_token_algs.dedup();
     let grant_types: Vec<&str> = GrantType::ALL.iter().map(|g| g.name()).collect();
-    json!({
+    let mut doc = json!({
         "issuer": state.issuer,
         "authorization_endpoint": state.endpoint("/authorize"),
         "token_endpoint": state.token_endpoint(),
@@ -69,5 +69,12 @@ fn discovery_document(state: &AppState) -> serde_json::Value {
         "backchannel_token_delivery_modes_supported": ["poll"],
         "backchannel_authentication_request_signing_alg_values_supported": client_algs,
         "backchannel_user_code_parameter_supported": false,
-    })
+    });
+    if state.discovery_fast_flow {
+        // Not a registered member: the Nokia network-as-code 10 discovery model requires it
+        // and reads it as the endpoint of the silent ("fast flow") network authentication,
+        // which every authorization request here is (docs/compatibility.md).
+        doc["fast_flow_csp_auth_endpoint"] = json!(state.endpoint("/authorize"));
+    }
+    doc
 }

@@ -15,11 +15,18 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
+use crate::config::{AliasedEndpoint, EndpointAlias};
 use crate::error::OAuthError;
 
 /// The public listener's routes; the admin API among them unless it has a listener of its own
-/// (`admin.listen`).
-pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool) {
+/// (`admin.listen`); `/authorize` and `/token` under the `aliases` too (`compat.aliases`).
+pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool, aliases: &[EndpointAlias]) {
+    for alias in aliases {
+        cfg.service(match alias.endpoint {
+            AliasedEndpoint::Authorize => authorize_resource(&alias.path),
+            AliasedEndpoint::Token => token_resource(&alias.path),
+        });
+    }
     cfg.route(
         "/.well-known/openid-configuration",
         web::get().to(discovery::openid_configuration),
@@ -29,17 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool) {
         web::get().to(discovery::openid_configuration),
     )
     .route("/jwks", web::get().to(discovery::jwks))
-    .service(
-        web::resource("/authorize")
-            .route(web::get().to(authorize::get))
-            .route(web::post().to(authorize::post))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/token")
-            .route(web::post().to(token::token))
-            .default_service(web::to(method_not_allowed)),
-    )
+    .service(authorize_resource("/authorize"))
+    .service(token_resource("/token"))
     .service(
         web::resource("/userinfo")
             .route(web::get().to(userinfo::userinfo))
@@ -55,6 +53,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, with_admin: bool) {
         cfg.configure(admin::configure);
     }
     cfg.default_service(web::to(not_found));
+}
+
+fn authorize_resource(path: &str) -> actix_web::Resource {
+    web::resource(path)
+        .route(web::get().to(authorize::get))
+        .route(web::post().to(authorize::post))
+        .default_service(web::to(method_not_allowed))
+}
+
+fn token_resource(path: &str) -> actix_web::Resource {
+    web::resource(path)
+        .route(web::post().to(token::token))
+        .default_service(web::to(method_not_allowed))
 }
 
 /// The admin listener's routes (`admin.listen`).

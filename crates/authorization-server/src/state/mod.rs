@@ -51,6 +51,8 @@ pub struct AppState {
     pub operator_tokens: OperatorTokens,
     /// CIBA request lifetime and polling interval (`ciba.*`).
     pub ciba: CibaSettings,
+    /// Discovery carries `fast_flow_csp_auth_endpoint` (`compat.fast_flow_csp_auth_endpoint`).
+    pub discovery_fast_flow: bool,
 }
 
 /// What the JWTs clients sign (client assertions, request objects) are checked with.

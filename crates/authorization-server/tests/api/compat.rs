@@ -179,3 +179,71 @@ async fn hints_of_unsupported_forms_are_set_aside_except_in_the_playground() {
         .await;
     assert_eq!(claims.phone_number.as_str(), "+99000000001");
 }
+
+/// The gateway layouts (`compat.aliases`): on in dev mode, off in production.
+#[tokio::test]
+async fn dev_mode_serves_the_gateway_paths_of_authorize_and_token() {
+    let app = spawn().await;
+    for (authorize, token) in [
+        ("/oauth2/auth", "/oauth2/token"),
+        (
+            "/openidconnect/playground/v1.0/authorize",
+            "/openidconnect/playground/v1.0/token",
+        ),
+    ] {
+        let mut params = app.std_params(&[]);
+        params.retain(|(k, _)| *k != "client_id");
+        params.push(("client_id", "rp-secret"));
+        let resp = app
+            .http
+            .get(app.url(authorize))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302, "{authorize}");
+        let pairs = location_params(&resp);
+        let code = param(&pairs, "code").unwrap_or_else(|| panic!("{authorize}: {pairs:?}"));
+        let resp = app
+            .http
+            .post(app.url(token))
+            .basic_auth("rp-secret", Some(SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", RP_REDIRECT),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{token}");
+        // The alias is the endpoint, methods included.
+        let resp = app.http.get(app.url(token)).send().await.unwrap();
+        assert_eq!(resp.status(), 405, "{token}");
+    }
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        discovery["fast_flow_csp_auth_endpoint"],
+        discovery["authorization_endpoint"]
+    );
+
+    let production = Builder {
+        mode_production: true,
+        ..Default::default()
+    }
+    .spawn()
+    .await;
+    for path in ["/oauth2/auth", "/openidconnect/playground/v1.0/authorize"] {
+        let resp = production
+            .http
+            .get(production.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    let discovery = production
+        .get_json("/.well-known/openid-configuration")
+        .await;
+    assert!(discovery.get("fast_flow_csp_auth_endpoint").is_none());
+}
