@@ -289,3 +289,89 @@ async fn vonage_s_v031_layout_takes_the_number_with_or_without_plus() {
         );
     }
 }
+
+/// Glide glide-sdk 1.0.8: `/oauth2/auth` with `scope=openid`, the right in Glide's `purpose`,
+/// `nonce` and `max_age=0`; the token by HTTP Basic without `redirect_uri` (the SDK needs a
+/// numeric `expires_in` and `scope`); then the unversioned `POST /number-verification/verify`.
+#[tokio::test]
+async fn glide_sdk_1_0_verifies_the_number() {
+    let stack = start(StackOptions::default()).await;
+    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    let resp = http()
+        .get(format!("{}/oauth2/auth", stack.as_url))
+        .query(&[
+            ("client_id", "demo-app"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            (
+                "purpose",
+                "dpv:FraudPreventionAndDetection:number-verification",
+            ),
+            ("state", "glide-state"),
+            ("nonce", "glide-nonce"),
+            ("max_age", "0"),
+            ("redirect_uri", &redirect_uri),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code: {location}"));
+    let resp = http()
+        .post(format!("{}/oauth2/token", stack.as_url))
+        .basic_auth("demo-app", Some("demo-secret"))
+        .form(&[("grant_type", "authorization_code"), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    let (_, token) = token_response(resp).await;
+    let resp = http()
+        .post(format!("{}/number-verification/verify", stack.api))
+        .bearer_auth(token)
+        .json(&json!({ "phoneNumber": LOOPBACK_NUMBER }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({ "devicePhoneNumberVerified": true }));
+}
+
+/// The Telefónica SDK retries its token request as JSON when a form is refused; the demo
+/// client's profile reads it.
+#[tokio::test]
+async fn telefonica_s_json_token_request_is_read() {
+    let stack = start(StackOptions::default()).await;
+    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    let code = code_from_link(
+        &stack,
+        &[
+            ("response_type", "code"),
+            ("client_id", "demo-app"),
+            (
+                "scope",
+                "dpv:FraudPreventionAndDetection#number-verification-verify-read",
+            ),
+            ("redirect_uri", &redirect_uri),
+            ("state", "tef-state"),
+            ("login_hint", &format!("tel:{LOOPBACK_NUMBER}")),
+        ],
+    )
+    .await;
+    let resp = http()
+        .post(format!("{}/token", stack.as_url))
+        .basic_auth("demo-app", Some("demo-secret"))
+        .json(&json!({
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "whatever",
+        }))
+        .send()
+        .await
+        .unwrap();
+    token_response(resp).await;
+}

@@ -552,6 +552,14 @@ pub struct CompatProfile {
     pub default_purpose: Option<Purpose>,
     /// What `/token` does with `redirect_uri` in an authorization-code redemption.
     pub token_redirect_uri: TokenRedirectUri,
+    /// `/authorize` reads a `purpose` parameter in the colon form `dpv:<Purpose>:<api>`
+    /// (`dpv:FraudPreventionAndDetection:number-verification`) as the purpose and the API scope
+    /// it names (Glide's SDK sends `scope=openid` and the right in `purpose`). Without it the
+    /// parameter is unknown, and ignored as RFC 6749 §3.1 says.
+    pub purpose_parameter: bool,
+    /// `/token` accepts an `application/json` body (an object of string members) where RFC 6749
+    /// §4.1.3 says `application/x-www-form-urlencoded`.
+    pub json_token_request: bool,
 }
 
 impl CompatProfile {

@@ -377,6 +377,8 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
                         .expect("the demo purposes are dpv names"),
                 ),
                 token_redirect_uri: TokenRedirectUri::Ignored,
+                purpose_parameter: true,
+                json_token_request: true,
             },
         };
         // The JWT-bearer path of a relying party the operator trusts to assert numbers

@@ -9,9 +9,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::login_hint::LoginHintError;
-use super::{CodeChallenge, LoginHint, Params, ScopeError, ScopeSet};
+use super::{CodeChallenge, LoginHint, Params, Purpose, ScopeError, ScopeSet};
 use crate::clients::{Client, ClientRegistry};
 use crate::error::{ErrorCode, OAuthError};
+use nv_token::ApiScope;
 
 /// A redirect URI registered for the client, by exact string comparison (RFC 9700 §4.1.3: no
 /// prefix or pattern matching).
@@ -173,13 +174,26 @@ impl AuthorizationRequest {
         }
         let client = requester.client;
         let invalid_scope = |e: ScopeError| OAuthError::new(ErrorCode::InvalidScope, e.to_string());
-        let raw_scope = params.get("scope").unwrap_or("");
-        let scope =
-            match ScopeSet::parse_with_default(raw_scope, client.compat.default_purpose.as_ref()) {
-                Ok(s) => s,
-                Err(ScopeError::Missing) => return Err(refuse("scope is missing")),
-                Err(e) => return Err(invalid_scope(e)),
-            };
+        let mut raw_scope = params.get("scope").unwrap_or("").to_owned();
+        if client.compat.purpose_parameter {
+            if let Some(purpose) = params.get("purpose") {
+                let (purpose, scope) = purpose_parameter(purpose).ok_or_else(|| {
+                    OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "purpose must be dpv:<Purpose>:number-verification",
+                    )
+                })?;
+                raw_scope = format!("{raw_scope} {purpose} {scope}");
+            }
+        }
+        let scope = match ScopeSet::parse_with_default(
+            &raw_scope,
+            client.compat.default_purpose.as_ref(),
+        ) {
+            Ok(s) => s,
+            Err(ScopeError::Missing) => return Err(refuse("scope is missing")),
+            Err(e) => return Err(invalid_scope(e)),
+        };
         scope
             .check_allowed(&client.scopes, &client.purposes)
             .map_err(invalid_scope)?;
@@ -226,6 +240,16 @@ impl AuthorizationRequest {
             nonce: params.get("nonce").map(str::to_owned),
         })
     }
+}
+
+/// Glide's `purpose` parameter, `dpv:<Purpose>:<api>`: the purpose and the API scope it names.
+fn purpose_parameter(value: &str) -> Option<(Purpose, ApiScope)> {
+    let (purpose, api) = value.rsplit_once(':')?;
+    let scope = match api {
+        "number-verification" => ApiScope::Verify,
+        _ => return None,
+    };
+    Some((purpose.parse().ok()?, scope))
 }
 
 #[cfg(test)]
@@ -473,6 +497,24 @@ mod tests {
         let r = parse(&[("login_hint", "phone_number:+99000000001")]).unwrap();
         assert_eq!(r.login_hint, Some("tel:+99000000001".parse().unwrap()));
         assert!(!r.unsupported_login_hint);
+    }
+
+    #[test]
+    fn the_purpose_parameter_names_a_purpose_and_an_api() {
+        let (p, s) =
+            purpose_parameter("dpv:FraudPreventionAndDetection:number-verification").unwrap();
+        assert_eq!(
+            (p.as_str(), s),
+            ("dpv:FraudPreventionAndDetection", ApiScope::Verify)
+        );
+        for bad in [
+            "dpv:FraudPreventionAndDetection",
+            "dpv:FraudPreventionAndDetection:sim-swap",
+            "FraudPreventionAndDetection:number-verification",
+            "dpv::number-verification",
+        ] {
+            assert!(purpose_parameter(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

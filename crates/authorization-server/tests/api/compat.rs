@@ -247,3 +247,96 @@ async fn dev_mode_serves_the_gateway_paths_of_authorize_and_token() {
         .await;
     assert!(discovery.get("fast_flow_csp_auth_endpoint").is_none());
 }
+
+/// Glide's link: `scope=openid`, the right in `purpose=dpv:<Purpose>:number-verification`,
+/// `max_age=0` (met: every authentication here is a fresh network lookup).
+#[tokio::test]
+async fn the_purpose_parameter_names_the_right_only_with_the_profile() {
+    let app = spawn().await;
+    let glide = [
+        ("scope", "openid"),
+        (
+            "purpose",
+            "dpv:FraudPreventionAndDetection:number-verification",
+        ),
+        ("max_age", "0"),
+    ];
+    for (client, scope) in [
+        (
+            "rp-compat-any-uri",
+            format!("openid {PURPOSE} number-verification:verify"),
+        ),
+        // Strict: an unknown parameter, ignored (RFC 6749 §3.1); the token grants openid only.
+        ("rp-secret", "openid".to_owned()),
+    ] {
+        let code = code_for(&app, client, &glide).await;
+        let resp = redeem(
+            &app,
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP_REDIRECT),
+            ],
+        )
+        .await;
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["scope"], scope, "{client}");
+    }
+    let mut params = app.std_params(&[("purpose", "dpv:FraudPreventionAndDetection:sim-swap")]);
+    params.retain(|(k, _)| *k != "client_id");
+    params.push(("client_id", "rp-compat-any-uri"));
+    let pairs = location_params(&app.authorize(&params).await);
+    assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
+}
+
+#[tokio::test]
+async fn a_json_token_request_is_read_only_for_a_client_with_the_profile() {
+    let app = spawn().await;
+    let json_redeem = |client: &'static str, body: String| {
+        let req = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth(client, Some(SECRET))
+            .header("content-type", "application/json")
+            .body(body);
+        async move { req.send().await.unwrap() }
+    };
+    let form = |code: &str| {
+        format!(
+            r#"{{"grant_type":"authorization_code","code":"{code}","redirect_uri":"{RP_REDIRECT}"}}"#
+        )
+    };
+    let code = code_for(&app, "rp-compat-any-uri", &[]).await;
+    let resp = json_redeem("rp-compat-any-uri", form(&code)).await;
+    assert_eq!(resp.status(), 200);
+
+    // Strict: refused before anything is read or redeemed; the code still works as a form.
+    let code = code_for(&app, "rp-secret", &[]).await;
+    let (status, error, description) =
+        TestApp::error_of(json_redeem("rp-secret", form(&code)).await).await;
+    assert_eq!(
+        (status, error.as_str(), description.as_str()),
+        (
+            400,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded"
+        )
+    );
+    assert_eq!(
+        app.redeem_basic("rp-secret", &code, RP_REDIRECT)
+            .await
+            .status(),
+        200
+    );
+
+    for bad in [
+        r#"{"grant_type":"authorization_code","grant_type":"client_credentials"}"#.to_owned(),
+        r#"{"grant_type":"authorization_code","code":7}"#.to_owned(),
+        "[]".to_owned(),
+    ] {
+        let (status, error, _) =
+            TestApp::error_of(json_redeem("rp-compat-any-uri", bad.clone()).await).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_request"), "{bad}");
+    }
+}

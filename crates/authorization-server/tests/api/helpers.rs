@@ -205,6 +205,8 @@ impl Builder {
         let mut any_uri = secret.clone();
         any_uri.id = "rp-compat-any-uri".into();
         any_uri.compat.token_redirect_uri = TokenRedirectUri::Ignored;
+        any_uri.compat.purpose_parameter = true;
+        any_uri.compat.json_token_request = true;
         s.clients = vec![
             one_uri,
             any_uri,

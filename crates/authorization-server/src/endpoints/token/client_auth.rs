@@ -111,6 +111,13 @@ fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>,
     }
 }
 
+/// The client id of an `Authorization: Basic` header, unauthenticated (to pick how to read the
+/// body, never to trust it).
+pub fn basic_client_id(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    parse_basic(value).ok().map(|(id, _)| id)
+}
+
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
 fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::BasicRefused {
