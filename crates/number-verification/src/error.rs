@@ -102,6 +102,9 @@ pub enum ApiError {
     /// 422: a device identifier was sent with a 3-legged token, which already identifies it.
     #[error("device identifier sent with a 3-legged token")]
     UnnecessaryIdentifier,
+    /// 403: the request's `device` names another number than the token's (seed-004 profile).
+    #[error("device.phoneNumber differs from the token's")]
+    DeviceMismatch,
     #[error("no such resource")]
     NotFound,
     #[error("method not allowed (allowed: {allow})")]
@@ -165,6 +168,11 @@ impl ApiError {
                 "The device is already identified by the access token; do not send `device`."
                     .into(),
             ),
+            ApiError::DeviceMismatch => (
+                "INVALID_TOKEN_CONTEXT",
+                "The `device` in the request is not the device the access token was issued for."
+                    .into(),
+            ),
             ApiError::NotFound => (
                 "NOT_FOUND",
                 "The requested resource does not exist. See /number-verification/v2/openapi.yaml for the API."
@@ -198,6 +206,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidTokenContext(ApiVersion::Seed004) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidTokenContext(_) => StatusCode::FORBIDDEN,
             ApiError::UnnecessaryIdentifier => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::DeviceMismatch => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

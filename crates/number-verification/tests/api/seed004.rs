@@ -59,11 +59,49 @@ async fn seed004_verify_requires_a_valid_phone_number_and_nothing_else() {
     );
 }
 
+/// A `device` naming the token's own number is accepted; another number is 403
+/// `INVALID_TOKEN_CONTEXT` (the token is spent: the answer says something about the number).
 #[tokio::test]
-async fn seed004_verify_with_a_device_and_a_3_legged_token_is_unnecessary_identifier() {
+async fn seed004_a_device_that_agrees_with_the_token_is_accepted_and_one_that_does_not_is_403() {
     let app = TestApp::spawn().await;
     let token = app.token();
-    let body = json!({ "phoneNumber": PHONE, "device": { "phoneNumber": PHONE } });
+    let body = json!({ "phoneNumber": PHONE, "device": { "phoneNumber": PHONE, "ipv6Address": "2001:db8::1" } });
+    let answer = json_body(app.post_json(VERIFY, Some(&token), &body).await).await;
+    assert_eq!(answer, json!({ "devicePhoneNumberVerified": true }));
+    let token = app.token();
+    let body = json!({ "device": { "phoneNumber": PHONE } });
+    let answer = json_body(app.post_json(SHARE, Some(&token), &body).await).await;
+    assert_eq!(answer, json!({ "phoneNumber": PHONE }));
+    let token = app.token();
+    let body = json!({ "phoneNumber": PHONE, "device": { "phoneNumber": "+99012345679" } });
+    assert_error(
+        app.post_json(VERIFY, Some(&token), &body).await,
+        403,
+        "INVALID_TOKEN_CONTEXT",
+    )
+    .await;
+    for bad in [
+        json!({ "phoneNumber": PHONE, "device": { "phoneNumber": "0612" } }),
+        json!({ "phoneNumber": PHONE, "device": { "ipv4Address": "203.0.113.7" } }),
+        json!({ "phoneNumber": PHONE, "device": { "imei": "1" } }),
+    ] {
+        let token = app.token();
+        assert_error(
+            app.post_json(VERIFY, Some(&token), &bad).await,
+            400,
+            "INVALID_ARGUMENT",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn seed004_a_device_with_only_identifiers_the_token_does_not_carry_is_unnecessary_identifier()
+{
+    let app = TestApp::spawn().await;
+    let token = app.token();
+    let body =
+        json!({ "phoneNumber": PHONE, "device": { "networkAccessIdentifier": "a@b.example" } });
     assert_error(
         app.post_json(VERIFY, Some(&token), &body).await,
         422,
