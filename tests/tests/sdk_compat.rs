@@ -14,10 +14,15 @@ fn http() -> reqwest::Client {
     server_kit::testing::http_client()
 }
 
-/// Follow the SDK's authorization link (no redirects followed) and take the code.
+/// Follow the SDK's authorization link to `/authorize` (no redirects followed): the code.
 async fn code_from_link(stack: &Stack, query: &[(&str, &str)]) -> String {
+    code_from_link_at(stack, "/authorize", query).await
+}
+
+/// The same at `path`, the authorization endpoint as the SDK names it.
+async fn code_from_link_at(stack: &Stack, path: &str, query: &[(&str, &str)]) -> String {
     let resp = http()
-        .get(format!("{}/authorize", stack.as_url))
+        .get(format!("{}{path}", stack.as_url))
         .query(query)
         .send()
         .await
@@ -297,9 +302,10 @@ async fn vonage_s_v031_layout_takes_the_number_with_or_without_plus() {
 async fn glide_sdk_1_0_verifies_the_number() {
     let stack = start(StackOptions::default()).await;
     let redirect_uri = format!("{}/demo/callback", stack.issuer);
-    let resp = http()
-        .get(format!("{}/oauth2/auth", stack.as_url))
-        .query(&[
+    let code = code_from_link_at(
+        &stack,
+        "/oauth2/auth",
+        &[
             ("client_id", "demo-app"),
             ("response_type", "code"),
             ("scope", "openid"),
@@ -311,17 +317,9 @@ async fn glide_sdk_1_0_verifies_the_number() {
             ("nonce", "glide-nonce"),
             ("max_age", "0"),
             ("redirect_uri", &redirect_uri),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 302);
-    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no code: {location}"));
+        ],
+    )
+    .await;
     let resp = http()
         .post(format!("{}/oauth2/token", stack.as_url))
         .basic_auth("demo-app", Some("demo-secret"))

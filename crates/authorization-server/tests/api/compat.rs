@@ -7,12 +7,21 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// A code for `client_id` (a secret client registered for `RP_REDIRECT`) with `extra` params.
-async fn code_for(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+/// The standard authorization request of `client_id` with `extra` params.
+fn params_for<'a>(
+    app: &TestApp,
+    client_id: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut params = app.std_params(extra);
     params.retain(|(k, _)| *k != "client_id");
     params.push(("client_id", client_id));
-    let resp = app.authorize(&params).await;
+    params
+}
+
+/// A code for `client_id` (a secret client registered for `RP_REDIRECT`) with `extra` params.
+async fn code_for(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let resp = app.authorize(&params_for(app, client_id, extra)).await;
     assert_eq!(resp.status(), 302);
     let pairs = location_params(&resp);
     param(&pairs, "code")
@@ -117,9 +126,7 @@ async fn a_default_purpose_is_declared_only_for_a_client_with_the_profile() {
         .await;
     assert!(claims.has_scope(nv_token::ApiScope::Verify));
 
-    let mut params = app.std_params(&scope);
-    params.retain(|(k, _)| *k != "client_id");
-    params.push(("client_id", "rp-secret"));
+    let params = params_for(&app, "rp-secret", &scope);
     let pairs = location_params(&app.authorize(&params).await);
     assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
 }
@@ -191,9 +198,7 @@ async fn dev_mode_serves_the_gateway_paths_of_authorize_and_token() {
             "/openidconnect/playground/v1.0/token",
         ),
     ] {
-        let mut params = app.std_params(&[]);
-        params.retain(|(k, _)| *k != "client_id");
-        params.push(("client_id", "rp-secret"));
+        let params = params_for(&app, "rp-secret", &[]);
         let resp = app
             .http
             .get(app.url(authorize))
@@ -283,9 +288,11 @@ async fn the_purpose_parameter_names_the_right_only_with_the_profile() {
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["scope"], scope, "{client}");
     }
-    let mut params = app.std_params(&[("purpose", "dpv:FraudPreventionAndDetection:sim-swap")]);
-    params.retain(|(k, _)| *k != "client_id");
-    params.push(("client_id", "rp-compat-any-uri"));
+    let params = params_for(
+        &app,
+        "rp-compat-any-uri",
+        &[("purpose", "dpv:FraudPreventionAndDetection:sim-swap")],
+    );
     let pairs = location_params(&app.authorize(&params).await);
     assert_eq!(param(&pairs, "error"), Some("invalid_scope"));
 }
