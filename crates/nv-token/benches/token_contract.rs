@@ -4,7 +4,9 @@
 //! - `client_assertion_verify`: verify a `private_key_jwt` assertion (`/token`);
 //! - `seal`: sign the access token, then encrypt it to the resource server (`/token`);
 //! - `id_token_sign`: sign an ID token (`/token` with `openid`);
-//! - `open`: decrypt, then verify it and check its claims (`/verify`).
+//! - `open`: decrypt, then verify it and check its claims (`/verify`);
+//! - `scope_check`: the resource server's scope check on opened claims, by exact name and by
+//!   the API versions' equivalence table (`ApiScope::grants`), to set beside `open`.
 //!
 //! `seal` and `open` run for every supported pair (RS256/PS256/ES256 × RSA-OAEP-256 /
 //! ECDH-ES+A256KW / dir, all with A256GCM), the others for each signing algorithm. Measurement
@@ -17,8 +19,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use nv_token::operations::{Algorithms, Operation};
 use nv_token::{
-    open, seal, AccessTokenClaims, Amr, Audience, ContentEncryption, DecryptionKeys, EncryptionAlg,
-    EncryptionKey, OpenPolicy, SigningAlg, SigningKey, SigningKeys, VerificationKeys,
+    open, seal, AccessTokenClaims, Amr, ApiScope, Audience, ContentEncryption, DecryptionKeys,
+    EncryptionAlg, EncryptionKey, OpenPolicy, SigningAlg, SigningKey, SigningKeys,
+    VerificationKeys,
 };
 use serde_json::json;
 
@@ -170,6 +173,24 @@ fn operations(c: &mut Criterion) {
     }
 }
 
+/// The scope check after `open`: an exact name (`has_scope`) against the equivalence table
+/// (`grants`), for a token whose granting scope is its last of four.
+fn scope_check(c: &mut Criterion) {
+    let mut claims = claims();
+    claims.scope =
+        "openid dpv:FraudPreventionAndDetection number-verification:device-phone-number:read \
+                    number-verification-verify-read"
+            .into();
+    let mut group = c.benchmark_group("scope_check");
+    group.bench_function("exact", |b| {
+        b.iter(|| black_box(&claims).has_scope(black_box(ApiScope::V0VerifyRead)))
+    });
+    group.bench_function("equivalent", |b| {
+        b.iter(|| black_box(&claims).grants(black_box(ApiScope::Verify)))
+    });
+    group.finish();
+}
+
 fn short() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(300))
@@ -180,6 +201,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = operations
+    targets = operations, scope_check
 }
 criterion_main!(benches);

@@ -171,6 +171,12 @@ impl AccessTokenClaims {
         has_scope(&self.scope, wanted)
     }
 
+    /// Whether one of the scopes grants what `required` grants, in whichever API version's
+    /// name ([`ApiScope::grants`]).
+    pub fn grants(&self, required: ApiScope) -> bool {
+        grants(&self.scope, required)
+    }
+
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())
     }
