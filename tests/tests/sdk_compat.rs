@@ -39,8 +39,9 @@ async fn code_from_link_at(stack: &Stack, path: &str, query: &[(&str, &str)]) ->
 /// The token response, checked for what the SDKs parse: a string token and type, a numeric
 /// `expires_in`, a `scope`.
 async fn token_response(resp: reqwest::Response) -> (String, String) {
-    assert_eq!(resp.status(), 200);
+    let status = resp.status();
     let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
     assert!(body["expires_in"].is_u64(), "{body}");
     assert!(body["scope"].is_string(), "{body}");
     (
@@ -268,8 +269,7 @@ async fn nokia_network_as_code_10_calls_its_passthrough_paths() {
 }
 
 /// Vonage's resource layout (`/camara/number-verification/v031/verify`, 0.3.1 rules: the number
-/// with or without '+', or its hash). Its application-JWT client authentication is not served
-/// yet, so the token here comes from the standard flow.
+/// with or without '+') with a token of the standard flow; the SDK's own flow is below.
 #[tokio::test]
 async fn vonage_s_v031_layout_takes_the_number_with_or_without_plus() {
     let stack = start(StackOptions::default()).await;
@@ -372,4 +372,141 @@ async fn telefonica_s_json_token_request_is_read() {
         .await
         .unwrap();
     token_response(resp).await;
+}
+
+/// Vonage's application JWT: RS256, no `kid`, claims `application_id`, `iat`, `jti`,
+/// `exp = iat + lifetime`, signed with the demo client's key (its application key here).
+fn application_jwt(stack: &Stack, application_id: &str, lifetime: i64) -> String {
+    let jwk = josekit::jwk::Jwk::from_bytes(
+        std::fs::read(stack.keys_path().join("demo-app.jwk")).expect("the demo key"),
+    )
+    .expect("a JWK");
+    let mut map = jwk.as_ref().clone();
+    map.remove("kid");
+    let jwk = josekit::jwk::Jwk::from_map(map).expect("a JWK");
+    let signer = josekit::jws::RS256
+        .signer_from_jwk(&jwk)
+        .expect("an RS256 key");
+    let now = end_to_end::unix_now();
+    let mut payload = josekit::jwt::JwtPayload::new();
+    payload
+        .set_claim("application_id", Some(json!(application_id)))
+        .unwrap();
+    payload.set_claim("iat", Some(json!(now))).unwrap();
+    payload
+        .set_claim("exp", Some(json!(now + lifetime)))
+        .unwrap();
+    payload
+        .set_claim("jti", Some(json!(uuid::Uuid::new_v4().to_string())))
+        .unwrap();
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    josekit::jwt::encode_with_signer(&payload, &header, &signer).expect("signed")
+}
+
+/// Vonage vonage-network-number-verification 1.0.2: `/oauth2/auth`, then `/oauth2/token` with
+/// `code, redirect_uri, grant_type` and no `client_id`, the client authenticated by its
+/// application JWT in `Authorization: Bearer`; then `…/v031/verify`.
+#[tokio::test]
+async fn vonage_sdk_1_0_authenticates_with_its_application_jwt_and_verifies() {
+    let stack = start(StackOptions::default()).await;
+    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    let link = |stack: &Stack| {
+        let redirect_uri = redirect_uri.clone();
+        let stack_url = stack.as_url.clone();
+        async move {
+            let resp = http()
+                .get(format!("{stack_url}/oauth2/auth"))
+                .query(&[
+                    ("client_id", "demo-app"),
+                    ("redirect_uri", redirect_uri.as_str()),
+                    ("response_type", "code"),
+                    (
+                        "scope",
+                        "openid dpv:FraudPreventionAndDetection#number-verification-verify-read",
+                    ),
+                    ("state", "vonage-state"),
+                    ("login_hint", LOOPBACK_NUMBER),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+            location
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| panic!("no code: {location}"))
+        }
+    };
+    let redeem = |code: String, jwt: String| {
+        let redirect_uri = redirect_uri.clone();
+        let url = format!("{}/oauth2/token", stack.as_url);
+        async move {
+            http()
+                .post(url)
+                .header("authorization", format!("Bearer {jwt}"))
+                .form(&[
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect_uri.as_str()),
+                    ("grant_type", "authorization_code"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let jwt = application_jwt(&stack, "demo-app", 900);
+    let (_, token) = token_response(redeem(link(&stack).await, jwt.clone()).await).await;
+    for number in [LOOPBACK_NUMBER, LOOPBACK_NUMBER.trim_start_matches('+')] {
+        let token = if number == LOOPBACK_NUMBER {
+            token.clone()
+        } else {
+            let jwt = application_jwt(&stack, "demo-app", 900);
+            token_response(redeem(link(&stack).await, jwt).await)
+                .await
+                .1
+        };
+        let resp = http()
+            .post(format!(
+                "{}/camara/number-verification/v031/verify",
+                stack.api
+            ))
+            .bearer_auth(token)
+            .json(&json!({ "phoneNumber": number }))
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({ "devicePhoneNumberVerified": true }),
+            "{number}"
+        );
+    }
+    // Single use, 15 minutes at most, the client's own key and a client with the profile only.
+    for (jwt, why) in [
+        (jwt, "replayed"),
+        (application_jwt(&stack, "demo-app", 1000), "too long-lived"),
+        (application_jwt(&stack, "demo-app", -10), "expired"),
+    ] {
+        let resp = redeem(link(&stack).await, jwt).await;
+        assert_eq!(resp.status(), 401, "{why}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{why}");
+    }
+    let resp = redeem(
+        link(&stack).await,
+        application_jwt(&stack, "demo-trusted-backend", 900),
+    )
+    .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (body["error"].as_str(), body["error_description"].as_str()),
+        (
+            Some("invalid_request"),
+            Some("only the Basic scheme is accepted for client authentication")
+        ),
+        "a strict client's Bearer header is not an authentication"
+    );
 }

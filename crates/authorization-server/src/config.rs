@@ -560,6 +560,12 @@ pub struct CompatProfile {
     /// `/token` accepts an `application/json` body (an object of string members) where RFC 6749
     /// §4.1.3 says `application/x-www-form-urlencoded`.
     pub json_token_request: bool,
+    /// `/token` authenticates the client by Vonage's application JWT: `Authorization: Bearer`
+    /// with an RS256 JWT of the client's registered keys whose claims are `application_id` (the
+    /// client id), `iat`, `exp` (at most 15 min after `iat`) and a single-use `jti` — no `iss`,
+    /// `sub` or `aud` (RFC 7523 §3 requires them), so nothing binds it to this server: a sandbox
+    /// profile (docs/compatibility.md).
+    pub application_jwt: bool,
 }
 
 impl CompatProfile {
@@ -664,6 +670,12 @@ impl TryFrom<RawClientSettings> for ClientSettings {
                     raw.id
                 ));
             }
+        }
+        if raw.compat.application_jwt && first.is_none() {
+            return Err(format!(
+                "client {}: compat.application_jwt needs the client's keys (jwks, jwks_uri or jwks_file)",
+                raw.id
+            ));
         }
         if raw.compat.token_redirect_uri == TokenRedirectUri::OptionalWhenOne
             && raw.redirect_uris.len() != 1
@@ -1438,6 +1450,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("needs exactly one redirect URI"), "{err}");
+        let err = settings_from(&format!(
+            "{basic}\n[clients.compat]\napplication_jwt = true"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("application_jwt needs the client's keys"),
+            "{err}"
+        );
         for bad in [
             "default_purpose = \"Marketing\"",
             "token_redirect_uri = \"sometimes\"",

@@ -341,11 +341,23 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
             keys::generate_key_file(&key_path, SigningAlg::RS256)?;
             tracing::warn!(key.path = %key_path.display(), "dev mode: generated the demo client's private_key_jwt key");
         }
-        let public: Vec<serde_json::Value> = read_jwks_file(&key_path)?
+        let mut public: Vec<serde_json::Value> = read_jwks_file(&key_path)?
             .iter()
             .filter_map(|j| nv_token::keys::public_jwk(j).ok())
             .map(|j| serde_json::Value::Object(j.as_ref().clone()))
             .collect();
+        // The same key once more without `kid`: Vonage's application JWTs name none, and a JWS
+        // without `kid` is verified with keys registered without one
+        // (`compat.application_jwt`).
+        let anonymous: Vec<serde_json::Value> = public
+            .iter()
+            .filter_map(|k| k.as_object().cloned())
+            .map(|mut k| {
+                k.remove("kid");
+                serde_json::Value::Object(k)
+            })
+            .collect();
+        public.extend(anonymous);
         let demo = ClientSettings {
             id: DEMO_CLIENT_ID.into(),
             redirect_uris: vec![format!("{issuer}/demo/callback")],
@@ -379,6 +391,8 @@ fn apply_dev_defaults(settings: &mut Settings, issuer: &str) -> Result<(), Start
                 token_redirect_uri: TokenRedirectUri::Ignored,
                 purpose_parameter: true,
                 json_token_request: true,
+                // The demo key is RS256: Vonage's SDK signs its application JWT with it.
+                application_jwt: true,
             },
         };
         // The JWT-bearer path of a relying party the operator trusts to assert numbers

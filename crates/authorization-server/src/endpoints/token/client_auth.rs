@@ -10,7 +10,7 @@ use actix_web::HttpRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use josekit::jws::JwsHeader;
-use nv_token::jwt::{AudienceRule, RegisteredClaims, ReplayMark};
+use nv_token::jwt::{AudienceRule, ClaimPolicy, RegisteredClaims, ReplayMark};
 use nv_token::keys::{peek_jws_header, peek_jws_payload, VerifyError};
 use serde::Deserialize;
 
@@ -23,10 +23,25 @@ use crate::state::{keys, AppState};
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 enum Presented<'a> {
-    Basic { id: String, secret: String },
-    Post { id: &'a str, secret: &'a str },
-    Assertion { id: Option<&'a str>, jwt: &'a str },
-    None { id: &'a str },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    /// Vonage's application JWT in `Authorization: Bearer` (a compatibility profile).
+    ApplicationJwt {
+        jwt: String,
+    },
+    Post {
+        id: &'a str,
+        secret: &'a str,
+    },
+    Assertion {
+        id: Option<&'a str>,
+        jwt: &'a str,
+    },
+    None {
+        id: &'a str,
+    },
 }
 
 pub async fn authenticate(
@@ -34,7 +49,7 @@ pub async fn authenticate(
     state: &AppState,
     params: &Params,
 ) -> Result<Arc<Client>, OAuthError> {
-    match presented(req, params)? {
+    match presented(req, state, params)? {
         Presented::Basic { id, secret } => {
             with_secret(state, &id, &secret, AuthMethod::ClientSecretBasic)
         }
@@ -42,6 +57,9 @@ pub async fn authenticate(
             with_secret(state, id, secret, AuthMethod::ClientSecretPost)
         }
         Presented::Assertion { id, jwt } => with_assertion(state, id, jwt).await,
+        Presented::ApplicationJwt { jwt } => {
+            with_application_jwt(state, params.get("client_id"), &jwt).await
+        }
         Presented::None { id } => {
             let client = state
                 .clients
@@ -58,16 +76,30 @@ pub async fn authenticate(
     }
 }
 
-fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>, OAuthError> {
-    let basic = match req.headers().get(AUTHORIZATION) {
-        Some(v) => Some(parse_basic(v.to_str().unwrap_or(""))?),
+fn presented<'a>(
+    req: &HttpRequest,
+    state: &AppState,
+    params: &'a Params,
+) -> Result<Presented<'a>, OAuthError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    // A Bearer header is an application JWT only when it names a client with that profile;
+    // for everyone else it stays what RFC 6749 §2.3.1 makes it: not a client authentication.
+    let bearer = header
+        .and_then(bearer_jwt)
+        .filter(|jwt| names_application_jwt_client(state, jwt));
+    let basic = match header {
+        Some(_) if bearer.is_some() => None,
+        Some(v) => Some(parse_basic(v)?),
         None => None,
     };
     let assertion_type = params.get("client_assertion_type");
     let assertion = params.get("client_assertion");
     let secret = params.get("client_secret");
     let count = [
-        basic.is_some(),
+        basic.is_some() || bearer.is_some(),
         assertion.is_some() || assertion_type.is_some(),
         secret.is_some(),
     ]
@@ -78,6 +110,11 @@ fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>,
         return Err(OAuthError::invalid_request(
             "use exactly one client authentication method",
         ));
+    }
+    if let Some(jwt) = bearer {
+        return Ok(Presented::ApplicationJwt {
+            jwt: jwt.to_owned(),
+        });
     }
     if let Some((id, secret)) = basic {
         if params.get("client_id").is_some_and(|c| c != id) {
@@ -110,6 +147,92 @@ fn presented<'a>(req: &HttpRequest, params: &'a Params) -> Result<Presented<'a>,
         None => Ok(Presented::None { id }),
     }
 }
+
+/// The JWT of an `Authorization: Bearer <jwt>` header (Vonage's application JWT).
+fn bearer_jwt(value: &str) -> Option<&str> {
+    let (scheme, jwt) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| jwt.trim())
+}
+
+/// Whether `jwt` (unverified) names, as `application_id`, a client whose profile takes
+/// application JWTs: only picks how the header is read.
+fn names_application_jwt_client(state: &AppState, jwt: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Named {
+        application_id: String,
+    }
+    peek_jws_payload::<Named>(jwt)
+        .and_then(|n| state.clients.get(&n.application_id))
+        .is_some_and(|c| c.compat.application_jwt)
+}
+
+/// The claims of Vonage's application JWT.
+#[derive(Deserialize)]
+struct ApplicationClaims {
+    application_id: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Vonage's application JWT (`compat.application_jwt`): RS256 with the client's registered keys
+/// (registered without a `kid`, as the SDK names none), `application_id` the client, `exp` in the future and at most
+/// [`APPLICATION_JWT_MAX_LIFETIME`] after `iat`, the `jti` spent on first use. It has no `aud`, so
+/// it is not bound to this server (RFC 7523 §3 item 3 requires one): a JWT the client made for
+/// Vonage's gateway could be replayed here within its lifetime, which is why the profile is for
+/// sandboxes and the local stack (docs/compatibility.md).
+async fn with_application_jwt(
+    state: &AppState,
+    body_client_id: Option<&str>,
+    jwt: &str,
+) -> Result<Arc<Client>, OAuthError> {
+    let invalid = |d: &str| OAuthError::invalid_client(d);
+    let claims = peek_jws_payload::<ApplicationClaims>(jwt)
+        .ok_or_else(|| invalid("the application JWT needs application_id, iat, exp and jti"))?;
+    if body_client_id.is_some_and(|id| id != claims.application_id) {
+        return Err(invalid("client_id does not match the application JWT"));
+    }
+    let client = state
+        .clients
+        .get(&claims.application_id)
+        .filter(|c| c.compat.application_jwt)
+        .ok_or_else(|| invalid("client authentication failed"))?;
+    let header = peek_jws_header(jwt).map_err(|_| invalid("the application JWT is not a JWS"))?;
+    if header.algorithm() != Some("RS256") {
+        return Err(invalid("the application JWT must be signed with RS256"));
+    }
+    // Vonage's SDK sends no `kid`: the client registers its application key without one.
+    verify_with_client_keys(&client, jwt, &header).await?;
+    let policy = client_jwt::policy(
+        &client.id,
+        AudienceRule::Contains(&[]),
+        true,
+        state.client_jwt.leeway_seconds,
+        state.now(),
+    );
+    let policy = ClaimPolicy {
+        max_lifetime: Some(APPLICATION_JWT_MAX_LIFETIME),
+        ..policy
+    };
+    nv_token::jwt::check_times(
+        claims.exp,
+        Some(claims.iat),
+        None,
+        policy.now,
+        policy.leeway,
+        policy.max_lifetime,
+    )
+    .map_err(|e| invalid(&client_jwt::describe_time(e, "the application JWT")))?;
+    if claims.jti.is_empty() {
+        return Err(invalid("the application JWT has no jti"));
+    }
+    let mark = ReplayMark::for_jwt(&client.id, &claims.jti, claims.exp, &policy);
+    consume_assertion_jti(state, &mark).await?;
+    Ok(client)
+}
+
+/// Vonage's application JWTs live 15 minutes (`exp = iat + 900`).
+const APPLICATION_JWT_MAX_LIFETIME: i64 = 900;
 
 /// The client id of an `Authorization: Basic` header, unauthenticated (to pick how to read the
 /// body, never to trust it).
