@@ -404,6 +404,26 @@ fn application_jwt(stack: &Stack, application_id: &str, lifetime: i64) -> String
     josekit::jwt::encode_with_signer(&payload, &header, &signer).expect("signed")
 }
 
+/// The Vonage SDK's authorization link, followed: the code.
+async fn vonage_code(stack: &Stack, redirect_uri: &str) -> String {
+    code_from_link_at(
+        stack,
+        "/oauth2/auth",
+        &[
+            ("client_id", "demo-app"),
+            ("redirect_uri", redirect_uri),
+            ("response_type", "code"),
+            (
+                "scope",
+                "openid dpv:FraudPreventionAndDetection#number-verification-verify-read",
+            ),
+            ("state", "vonage-state"),
+            ("login_hint", LOOPBACK_NUMBER),
+        ],
+    )
+    .await
+}
+
 /// Vonage vonage-network-number-verification 1.0.2: `/oauth2/auth`, then `/oauth2/token` with
 /// `code, redirect_uri, grant_type` and no `client_id`, the client authenticated by its
 /// application JWT in `Authorization: Bearer`; then `…/v031/verify`.
@@ -411,34 +431,6 @@ fn application_jwt(stack: &Stack, application_id: &str, lifetime: i64) -> String
 async fn vonage_sdk_1_0_authenticates_with_its_application_jwt_and_verifies() {
     let stack = start(StackOptions::default()).await;
     let redirect_uri = format!("{}/demo/callback", stack.issuer);
-    let link = |stack: &Stack| {
-        let redirect_uri = redirect_uri.clone();
-        let stack_url = stack.as_url.clone();
-        async move {
-            let resp = http()
-                .get(format!("{stack_url}/oauth2/auth"))
-                .query(&[
-                    ("client_id", "demo-app"),
-                    ("redirect_uri", redirect_uri.as_str()),
-                    ("response_type", "code"),
-                    (
-                        "scope",
-                        "openid dpv:FraudPreventionAndDetection#number-verification-verify-read",
-                    ),
-                    ("state", "vonage-state"),
-                    ("login_hint", LOOPBACK_NUMBER),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-            location
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_else(|| panic!("no code: {location}"))
-        }
-    };
     let redeem = |code: String, jwt: String| {
         let redirect_uri = redirect_uri.clone();
         let url = format!("{}/oauth2/token", stack.as_url);
@@ -457,13 +449,14 @@ async fn vonage_sdk_1_0_authenticates_with_its_application_jwt_and_verifies() {
         }
     };
     let jwt = application_jwt(&stack, "demo-app", 900);
-    let (_, token) = token_response(redeem(link(&stack).await, jwt.clone()).await).await;
+    let (_, token) =
+        token_response(redeem(vonage_code(&stack, &redirect_uri).await, jwt.clone()).await).await;
     for number in [LOOPBACK_NUMBER, LOOPBACK_NUMBER.trim_start_matches('+')] {
         let token = if number == LOOPBACK_NUMBER {
             token.clone()
         } else {
             let jwt = application_jwt(&stack, "demo-app", 900);
-            token_response(redeem(link(&stack).await, jwt).await)
+            token_response(redeem(vonage_code(&stack, &redirect_uri).await, jwt).await)
                 .await
                 .1
         };
@@ -490,13 +483,13 @@ async fn vonage_sdk_1_0_authenticates_with_its_application_jwt_and_verifies() {
         (application_jwt(&stack, "demo-app", 1000), "too long-lived"),
         (application_jwt(&stack, "demo-app", -10), "expired"),
     ] {
-        let resp = redeem(link(&stack).await, jwt).await;
+        let resp = redeem(vonage_code(&stack, &redirect_uri).await, jwt).await;
         assert_eq!(resp.status(), 401, "{why}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client", "{why}");
     }
     let resp = redeem(
-        link(&stack).await,
+        vonage_code(&stack, &redirect_uri).await,
         application_jwt(&stack, "demo-trusted-backend", 900),
     )
     .await;
