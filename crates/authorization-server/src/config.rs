@@ -786,7 +786,7 @@ impl Settings {
         }
         for alias in self.compat.aliases.iter().flatten() {
             let p = &alias.path;
-            if !p.starts_with('/') || p.ends_with('/') || p.contains("//") || p.contains('{') {
+            if !server_kit::config::is_route_path(p) {
                 return Err(ConfigError(format!(
                     "compat.aliases: path {p:?} must start with '/' and not end with '/', e.g. /oauth2/token"
                 )));

@@ -343,12 +343,7 @@ impl Settings {
             );
         }
         for alias in self.aliases() {
-            let base = &alias.base;
-            if !base.starts_with('/')
-                || base.ends_with('/')
-                || base.contains("//")
-                || base.contains('{')
-            {
+            if !server_kit::config::is_route_path(&alias.base) {
                 return invalid(
                     "aliases",
                     "each base must start with '/' and not end with '/', e.g. /camara/number-verification/v031",

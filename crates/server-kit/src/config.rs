@@ -72,6 +72,12 @@ pub fn extract<T: DeserializeOwned>(
         .map_err(|e| LoadError::Invalid(e.to_string()))
 }
 
+/// Whether `path` can be served as one more route path (an alias of an endpoint): absolute, no
+/// trailing or doubled `/`, and no `{` (actix would read `{name}` as a path parameter).
+pub fn is_route_path(path: &str) -> bool {
+    path.starts_with('/') && !path.ends_with('/') && !path.contains("//") && !path.contains('{')
+}
+
 /// `dev` (the default) lets each server fill in what a developer machine lacks (keys, demo
 /// settings, playground identities); `production` refuses all of that.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

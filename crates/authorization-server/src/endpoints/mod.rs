@@ -96,6 +96,15 @@ pub async fn read_form(
     read_body(req, payload, limit, "application/x-www-form-urlencoded").await
 }
 
+/// Whether the request's `Content-Type` is `media_type` (parameters such as `charset` aside).
+pub fn has_media_type(req: &HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
 /// Read a whole body of the given media type, refusing more than `limit` bytes without
 /// buffering them (an oversized body is a clean 413 `invalid_request` in OAuth JSON, not a 413
 /// in another format, nor unbounded memory).
@@ -105,13 +114,7 @@ pub async fn read_body(
     limit: usize,
     media_type: &str,
 ) -> Result<Vec<u8>, OAuthError> {
-    let matches = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type));
-    if !matches {
+    if !has_media_type(req, media_type) {
         return Err(OAuthError::invalid_request(format!(
             "the body must be {media_type}"
         )));

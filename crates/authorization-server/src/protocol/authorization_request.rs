@@ -174,20 +174,20 @@ impl AuthorizationRequest {
         }
         let client = requester.client;
         let invalid_scope = |e: ScopeError| OAuthError::new(ErrorCode::InvalidScope, e.to_string());
-        let mut raw_scope = params.get("scope").unwrap_or("").to_owned();
-        if client.compat.purpose_parameter {
-            if let Some(purpose) = params.get("purpose") {
-                let (purpose, scope) = purpose_parameter(purpose).ok_or_else(|| {
+        let also = match params.get("purpose") {
+            Some(purpose) if client.compat.purpose_parameter => {
+                Some(purpose_parameter(purpose).ok_or_else(|| {
                     OAuthError::new(
                         ErrorCode::InvalidScope,
                         "purpose must be dpv:<Purpose>:number-verification",
                     )
-                })?;
-                raw_scope = format!("{raw_scope} {purpose} {scope}");
+                })?)
             }
-        }
-        let scope = match ScopeSet::parse_with_default(
-            &raw_scope,
+            _ => None,
+        };
+        let scope = match ScopeSet::parse_with(
+            params.get("scope").unwrap_or(""),
+            also,
             client.compat.default_purpose.as_ref(),
         ) {
             Ok(s) => s,

@@ -81,6 +81,18 @@ pub struct ScopeSet {
 impl ScopeSet {
     /// Parse a space-separated `scope` parameter (RFC 6749 §3.3).
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        Self::parse_with(raw, None, None)
+    }
+
+    /// [`Self::parse`], with what a client's compatibility profile adds: `also`, a purpose and
+    /// an API scope named outside `scope` (Glide's `purpose` parameter), and `default`, the
+    /// purpose declared when API scopes come without one (the Nokia SDK asks for
+    /// `number-verification:device-phone-number:read` alone).
+    pub fn parse_with(
+        raw: &str,
+        also: Option<(Purpose, ApiScope)>,
+        default: Option<&Purpose>,
+    ) -> Result<Self, ScopeError> {
         let mut set = ScopeSet::default();
         let mut any = false;
         for s in raw.split(' ').filter(|s| !s.is_empty()) {
@@ -109,11 +121,16 @@ impl ScopeSet {
                 return Err(ScopeError::Unknown(s.to_owned()));
             }
         }
+        if let Some((purpose, api)) = also {
+            any = true;
+            set.declare(purpose)?;
+            set.api.insert(api.name().to_owned());
+        }
         if !any {
             return Err(ScopeError::Missing);
         }
         if !set.api.is_empty() && set.purpose.is_none() {
-            return Err(ScopeError::PurposeMissing);
+            set.purpose = Some(default.ok_or(ScopeError::PurposeMissing)?.clone());
         }
         Ok(set)
     }
@@ -125,18 +142,6 @@ impl ScopeSet {
         }
         self.purpose = Some(purpose);
         Ok(())
-    }
-
-    /// Parse `raw`, and for a client registered with a default purpose, declare it when API
-    /// scopes come without one (a compatibility profile: the Nokia SDK asks for
-    /// `number-verification:device-phone-number:read` alone).
-    pub fn parse_with_default(raw: &str, default: Option<&Purpose>) -> Result<Self, ScopeError> {
-        match (Self::parse(raw), default) {
-            (Err(ScopeError::PurposeMissing), Some(purpose)) => {
-                Self::parse(&format!("{raw} {purpose}"))
-            }
-            (parsed, _) => parsed,
-        }
     }
 
     /// Refuse anything the client is not registered for.
@@ -247,20 +252,21 @@ mod tests {
     #[test]
     fn a_default_purpose_fills_in_only_a_missing_one() {
         let default: Purpose = "dpv:FraudPreventionAndDetection".parse().unwrap();
-        let s = ScopeSet::parse_with_default("number-verification:verify", Some(&default)).unwrap();
+        let s = ScopeSet::parse_with("number-verification:verify", None, Some(&default)).unwrap();
         assert_eq!(s.purpose, Some(default.clone()));
-        let s = ScopeSet::parse_with_default(
+        let s = ScopeSet::parse_with(
             "dpv:Marketing number-verification:verify",
+            None,
             Some(&default),
         )
         .unwrap();
         assert_eq!(s.purpose.unwrap().as_str(), "dpv:Marketing");
         assert_eq!(
-            ScopeSet::parse_with_default("number-verification:verify", None),
+            ScopeSet::parse_with("number-verification:verify", None, None),
             Err(ScopeError::PurposeMissing)
         );
         assert_eq!(
-            ScopeSet::parse_with_default("", Some(&default)),
+            ScopeSet::parse_with("", None, Some(&default)),
             Err(ScopeError::Missing)
         );
     }

@@ -40,38 +40,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
         .app_data(web::QueryConfig::default().error_handler(error::query_error_handler));
 
-    // CAMARA 2.1.0 (current), 1.0.0, 0.3.1.
-    cfg.service(post(
-        "/number-verification/v2/verify",
-        camara::verify::<V2Verify>,
-    ))
-    .service(get(
-        "/number-verification/v2/device-phone-number",
-        camara::device_phone_number::<V2Share>,
-    ))
-    .service(get("/number-verification/v2/openapi.yaml", openapi::v2))
-    .service(post(
-        "/number-verification/v1/verify",
-        camara::verify::<V1Verify>,
-    ))
-    .service(get(
-        "/number-verification/v1/device-phone-number",
-        camara::device_phone_number::<V1Share>,
-    ))
-    .service(get("/number-verification/v1/openapi.yaml", openapi::v1))
-    .service(post(
-        "/number-verification/v0/verify",
-        camara::verify::<V0Verify>,
-    ))
-    .service(get(
-        "/number-verification/v0/device-phone-number",
-        camara::device_phone_number::<V0Share>,
-    ))
-    .service(get("/number-verification/v0/openapi.yaml", openapi::v0));
-
-    // Seed-004 profile.
-    cfg.service(post("/number-verification/verify", seed004::verify))
-        .service(post("/number-verification/share", seed004::share));
+    // CAMARA 2.1.0 (current), 1.0.0, 0.3.1, each with its OpenAPI document; the seed-004
+    // profile.
+    for (base, surface) in [
+        ("/number-verification/v2", Surface::V2),
+        ("/number-verification/v1", Surface::V1),
+        ("/number-verification/v0", Surface::V0),
+        ("/number-verification", Surface::Seed004),
+    ] {
+        surface_at(cfg, base, surface);
+    }
+    cfg.service(get("/number-verification/v2/openapi.yaml", openapi::v2))
+        .service(get("/number-verification/v1/openapi.yaml", openapi::v1))
+        .service(get("/number-verification/v0/openapi.yaml", openapi::v0));
 
     cfg.service(get("/.well-known/jwks.json", jwks::jwks))
         .service(get("/healthz", health::healthz))
@@ -80,8 +61,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// One surface's operations under another base (`[[aliases]]`, docs/compatibility.md).
 pub fn configure_alias(cfg: &mut web::ServiceConfig, alias: &PathAlias) {
-    let path = |op: &str| format!("{}/{op}", alias.base);
-    match alias.surface {
+    surface_at(cfg, &alias.base, alias.surface);
+}
+
+/// `surface`'s operations under `base`: `{base}/verify` and `{base}/device-phone-number`
+/// (`{base}/share` for the seed-004 profile).
+fn surface_at(cfg: &mut web::ServiceConfig, base: &str, surface: Surface) {
+    let path = |op: &str| format!("{base}/{op}");
+    match surface {
         Surface::V0 => cfg
             .service(post(&path("verify"), camara::verify::<V0Verify>))
             .service(get(

@@ -27,8 +27,11 @@ enum Presented<'a> {
         id: String,
         secret: String,
     },
-    /// Vonage's application JWT in `Authorization: Bearer` (a compatibility profile).
+    /// Vonage's application JWT in `Authorization: Bearer` (a compatibility profile), its
+    /// claims read once and the client it names found.
     ApplicationJwt {
+        client: Arc<Client>,
+        claims: ApplicationClaims,
         jwt: String,
     },
     Post {
@@ -57,9 +60,11 @@ pub async fn authenticate(
             with_secret(state, id, secret, AuthMethod::ClientSecretPost)
         }
         Presented::Assertion { id, jwt } => with_assertion(state, id, jwt).await,
-        Presented::ApplicationJwt { jwt } => {
-            with_application_jwt(state, params.get("client_id"), &jwt).await
-        }
+        Presented::ApplicationJwt {
+            client,
+            claims,
+            jwt,
+        } => with_application_jwt(state, client, claims, params.get("client_id"), &jwt).await,
         Presented::None { id } => {
             let client = state
                 .clients
@@ -87,9 +92,7 @@ fn presented<'a>(
         .map(|v| v.to_str().unwrap_or(""));
     // A Bearer header is an application JWT only when it names a client with that profile;
     // for everyone else it stays what RFC 6749 §2.3.1 makes it: not a client authentication.
-    let bearer = header
-        .and_then(bearer_jwt)
-        .filter(|jwt| names_application_jwt_client(state, jwt));
+    let bearer = header.and_then(|h| application_jwt(state, h));
     let basic = match header {
         Some(_) if bearer.is_some() => None,
         Some(v) => Some(parse_basic(v)?),
@@ -111,8 +114,10 @@ fn presented<'a>(
             "use exactly one client authentication method",
         ));
     }
-    if let Some(jwt) = bearer {
+    if let Some((client, claims, jwt)) = bearer {
         return Ok(Presented::ApplicationJwt {
+            client,
+            claims,
             jwt: jwt.to_owned(),
         });
     }
@@ -148,31 +153,34 @@ fn presented<'a>(
     }
 }
 
-/// The JWT of an `Authorization: Bearer <jwt>` header (Vonage's application JWT).
-fn bearer_jwt(value: &str) -> Option<&str> {
-    let (scheme, jwt) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| jwt.trim())
-}
-
-/// Whether `jwt` (unverified) names, as `application_id`, a client whose profile takes
-/// application JWTs: only picks how the header is read.
-fn names_application_jwt_client(state: &AppState, jwt: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Named {
-        application_id: String,
+/// The JWT of an `Authorization: Bearer <jwt>` header when it names (unverified), as
+/// `application_id`, a client whose profile takes application JWTs — that client and the claims
+/// with it. This only picks how the header is read; [`with_application_jwt`] verifies.
+fn application_jwt<'h>(
+    state: &AppState,
+    header: &'h str,
+) -> Option<(Arc<Client>, ApplicationClaims, &'h str)> {
+    let (scheme, jwt) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
     }
-    peek_jws_payload::<Named>(jwt)
-        .and_then(|n| state.clients.get(&n.application_id))
-        .is_some_and(|c| c.compat.application_jwt)
+    let jwt = jwt.trim();
+    let claims = peek_jws_payload::<ApplicationClaims>(jwt)?;
+    let client = state
+        .clients
+        .get(&claims.application_id)
+        .filter(|c| c.compat.application_jwt)?;
+    Some((client, claims, jwt))
 }
 
-/// The claims of Vonage's application JWT.
+/// The claims of Vonage's application JWT; all but `application_id` are checked once the client
+/// is known.
 #[derive(Deserialize)]
 struct ApplicationClaims {
     application_id: String,
-    iat: i64,
-    exp: i64,
-    jti: String,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    jti: Option<String>,
 }
 
 /// Vonage's application JWT (`compat.application_jwt`): RS256 with the client's registered keys
@@ -183,20 +191,20 @@ struct ApplicationClaims {
 /// sandboxes and the local stack (docs/compatibility.md).
 async fn with_application_jwt(
     state: &AppState,
+    client: Arc<Client>,
+    claims: ApplicationClaims,
     body_client_id: Option<&str>,
     jwt: &str,
 ) -> Result<Arc<Client>, OAuthError> {
     let invalid = |d: &str| OAuthError::invalid_client(d);
-    let claims = peek_jws_payload::<ApplicationClaims>(jwt)
-        .ok_or_else(|| invalid("the application JWT needs application_id, iat, exp and jti"))?;
+    let (Some(iat), Some(exp), Some(jti)) = (claims.iat, claims.exp, claims.jti) else {
+        return Err(invalid(
+            "the application JWT needs application_id, iat, exp and jti",
+        ));
+    };
     if body_client_id.is_some_and(|id| id != claims.application_id) {
         return Err(invalid("client_id does not match the application JWT"));
     }
-    let client = state
-        .clients
-        .get(&claims.application_id)
-        .filter(|c| c.compat.application_jwt)
-        .ok_or_else(|| invalid("client authentication failed"))?;
     let header = peek_jws_header(jwt).map_err(|_| invalid("the application JWT is not a JWS"))?;
     if header.algorithm() != Some("RS256") {
         return Err(invalid("the application JWT must be signed with RS256"));
@@ -215,18 +223,18 @@ async fn with_application_jwt(
         ..policy
     };
     nv_token::jwt::check_times(
-        claims.exp,
-        Some(claims.iat),
+        exp,
+        Some(iat),
         None,
         policy.now,
         policy.leeway,
         policy.max_lifetime,
     )
     .map_err(|e| invalid(&client_jwt::describe_time(e, "the application JWT")))?;
-    if claims.jti.is_empty() {
+    if jti.is_empty() {
         return Err(invalid("the application JWT has no jti"));
     }
-    let mark = ReplayMark::for_jwt(&client.id, &claims.jti, claims.exp, &policy);
+    let mark = ReplayMark::for_jwt(&client.id, &jti, exp, &policy);
     consume_assertion_jti(state, &mark).await?;
     Ok(client)
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{read_body, read_form};
+use super::{has_media_type, read_body, read_form};
 use crate::clients::Client;
 use crate::error::{ErrorCode, OAuthError};
 use crate::protocol::{GrantType, Params};
@@ -111,13 +111,7 @@ async fn read_params(
     payload: web::Payload,
 ) -> Result<(Params, Encoding), OAuthError> {
     let limit = state.max_body_bytes;
-    let json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    if !has_media_type(req, "application/json") {
         let body = read_form(req, payload, limit).await?;
         return Ok((Params::parse(&body), Encoding::Form));
     }
